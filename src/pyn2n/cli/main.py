@@ -1,0 +1,44 @@
+"""`pyn2n` entry point: dispatches to the sub-commands, each a module with `main(argv) -> int`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "edge": ("pyn2n.cli.edge", "run an edge (n2n's `edge` flags)"),
+    "supernode": ("pyn2n.cli.supernode", "run a supernode (n2n's `supernode` flags)"),
+    "ctl": ("pyn2n.cli.ctl", "query a running edge or supernode (n2n-ctl)"),
+    "keygen": ("pyn2n.cli.keygen", "make user/password and federation keys (n2n-keygen)"),
+    "lab": ("pyn2n.lab.cli", "virtual clouds in network namespaces: up, status, down, demo"),
+    "bench": ("pyn2n.bench.cli", "benchmarks: transforms, and the seed's experiments"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: pyn2n <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`pyn2n <command> -h` shows a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from pyn2n import __version__
+
+        print(f"pyn2n {__version__}")
+        return 0
+    name = args[0]
+    if name not in COMMANDS:
+        print(f"pyn2n: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(args[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

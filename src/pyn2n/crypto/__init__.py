@@ -1,0 +1,1 @@
+"""pyn2n.crypto"""
