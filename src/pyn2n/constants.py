@@ -82,3 +82,24 @@ DEFAULT_TAP_NAME = "edge0"
 DEFAULT_MGMT_PASSWORD = "n2n"
 DEFAULT_FEDERATION = "*Federation"
 DEFAULT_AUTOIP_RANGE = ("10.128.0.0", "10.255.255.0", 24)
+
+# edge (pyn2n additions; n2n names where n2n has them)
+NUMBER_SN_PINGS_INITIAL = 15  # supernodes pinged during bootstrap and the first sweep after it
+EDGE_MAX_PEERS = 8192  # bound of each peer table (pending, known); n2n has none
+EDGE_MAX_SUPERNODES = 64  # bound of the edge's supernode list (learned ones included)
+EDGE_MAX_BRIDGED_HOSTS = 16384  # -r: bridged host MAC -> edge MAC entries
+
+# §2 packet codes (n2n_pc_t / MSG_TYPE_*); pyn2n.wire re-exports them
+MSG_TYPE_REGISTER = 1
+MSG_TYPE_DEREGISTER = 2
+MSG_TYPE_PACKET = 3
+MSG_TYPE_REGISTER_ACK = 4
+MSG_TYPE_REGISTER_SUPER = 5
+MSG_TYPE_UNREGISTER_SUPER = 6
+MSG_TYPE_REGISTER_SUPER_ACK = 7
+MSG_TYPE_REGISTER_SUPER_NAK = 8
+MSG_TYPE_FEDERATION = 9
+MSG_TYPE_PEER_INFO = 10
+MSG_TYPE_QUERY_PEER = 11
+MSG_TYPE_MAX_TYPE = 11  # n2n's last "plaintext" code (§6 detection)
+MSG_TYPE_RE_REGISTER_SUPER = 12
