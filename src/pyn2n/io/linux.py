@@ -1,0 +1,49 @@
+"""Linux ABI numbers the io drivers need and Python's stdlib does not export (all in one place).
+
+Values are from <linux/if_tun.h>, <linux/in.h>, <asm-generic/socket.h> and <linux/udp.h>; design.md
+"Runtime facts measured" records which ones were exercised on these machines.
+"""
+
+from __future__ import annotations
+
+# <linux/if_tun.h>: ioctls on a /dev/net/tun fd.
+TUN_CLONE_DEVICE = "/dev/net/tun"
+TUNSETIFF = 0x400454CA
+TUNSETOFFLOAD = 0x400454D0  # argument passed by value
+TUNSETVNETHDRSZ = 0x400454D8  # argument is a pointer to int
+IFF_TUN = 0x0001
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+IFF_MULTI_QUEUE = 0x0100
+IFNAMSIZ = 16  # including the terminating NUL, so names have at most 15 characters
+# struct ifreq is 40 bytes on 64-bit Linux: ifr_name[16] then a union whose first field we use.
+IFREQ_FORMAT = "16sH22x"
+
+# TUNSETOFFLOAD flags; the kernel refuses TSO without CSUM.
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+TUN_F_TSO_ECN = 0x08
+TUN_F_UFO = 0x10
+
+# struct virtio_net_hdr (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset) that prefixes
+# every frame read from / written to a TAP opened with IFF_VNET_HDR.
+VIRTIO_NET_HDR_LEN = 10
+VIRTIO_NET_HDR_F_NEEDS_CSUM = 0x01
+
+# Largest frame a TAP hands out: a 64 KiB GSO super-frame plus its virtio header.
+TAP_MAX_READ = 65536 + VIRTIO_NET_HDR_LEN
+
+# <linux/in.h>: per-socket path-MTU discovery; n2n sets DONT so the kernel may fragment.
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
+
+# <asm-generic/socket.h>: buffer sizes above net.core.[rw]mem_max, allowed with CAP_NET_ADMIN.
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+
+# <linux/udp.h>: segmentation offload (sender) and generic receive offload (receiver).
+SOL_UDP = 17
+UDP_SEGMENT = 103
+UDP_GRO = 104
