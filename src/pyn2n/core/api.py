@@ -22,6 +22,10 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+class MgmtError(Exception):
+    """Raised by a node's `mgmt_<method>` to answer with an n2n error word, e.g. "noaccess"."""
+
+
 class Node(Protocol):
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None: ...
 
