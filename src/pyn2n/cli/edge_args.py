@@ -1,0 +1,306 @@
+"""`pyn2n edge` flags: n2n v3's `edge` options with n2n's meanings (n2n-v3-features.md §B).
+
+Parsing only: values are checked and normalised here so that every mistake is reported with the
+flag's name and the fix; `pyn2n.cli.edge` turns the result into an `EdgeConfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pyn2n import constants as C
+from pyn2n.cli.common import Parser, UsageError, expand_argv
+
+MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+TRANSFORMS = {1: "null", 2: "Twofish", 3: "AES", 4: "ChaCha20", 5: "Speck"}
+
+
+@dataclass
+class EdgeArgs:
+    community: str
+    supernodes: list[tuple[str, int]]
+    ip: str | None = None  # "a.b.c.d" or None for auto-IP from the supernode
+    prefix: int = 24
+    ip_mode: str = "static"  # static | dhcp | auto
+    key: str | None = None
+    transform: int = C.N2N_TRANSFORM_ID_NULL
+    compression: int = C.N2N_COMPRESSION_ID_NONE
+    header_encryption: bool = False
+    drop_multicast: bool = False
+    allow_routing: bool = False
+    mtu: int = C.DEFAULT_MTU
+    mac: str | None = None
+    device: str = C.DEFAULT_TAP_NAME
+    bind: str = "0.0.0.0"
+    local_port: int = 0
+    mgmt_port: int = C.N2N_EDGE_MGMT_PORT
+    mgmt_password: str = C.DEFAULT_MGMT_PASSWORD
+    register_interval: float = C.REGISTER_SUPER_INTERVAL_DFL
+    desc: str | None = None
+    username: str | None = None
+    password: str | None = None
+    federation_pubkey: str | None = None
+    no_p2p: bool = False
+    selection: str = "load"
+    tos: int | None = None
+    pmtu_discovery: bool = False
+    verbosity: int = 2
+    extras: dict[str, str] = field(default_factory=dict)
+
+
+def build_parser() -> Parser:
+    p = Parser(
+        prog="pyn2n edge",
+        description="Join an n2n community: a TAP device whose frames travel over UDP to the "
+        "other edges, introduced by supernodes. Flags are n2n v3's. A first argument without "
+        "a dash names a config file (one option per line).",
+        epilog="example: pyn2n edge -c mynet -l sn.example:7654 -a 198.19.0.1/24 -k secret",
+    )
+    a = p.add_argument
+    a("-c", "--community", help="community name (max 19 chars); env N2N_COMMUNITY")
+    a(
+        "-l",
+        "--supernode-list",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="supernode address, repeatable",
+    )
+    a(
+        "-a",
+        dest="address",
+        metavar="[static:|dhcp:]IP[/N]",
+        help="TAP IPv4 address and prefix (default /24); none: ask the supernode",
+    )
+    a("-k", dest="key", help="encryption key; env N2N_KEY; alone it means AES (-A3)")
+    a(
+        "-A",
+        dest="transform",
+        nargs="?",
+        const="3",
+        metavar="N",
+        help="payload cipher: -A1 none, -A2 Twofish, -A3 AES, -A4 ChaCha20, -A5 Speck",
+    )
+    a(
+        "-z",
+        dest="compression",
+        nargs="?",
+        const="1",
+        metavar="N",
+        help="compress payloads: -z1 LZO1X, -z2 zstd",
+    )
+    a("-H", dest="header_encryption", action="store_true", help="encrypt packet headers")
+    a(
+        "-E",
+        dest="accept_multicast",
+        action="store_true",
+        help="accept multicast (pyn2n does by default; kept for n2n compatibility)",
+    )
+    a(
+        "--drop-multicast",
+        action="store_true",
+        help="drop IPv4/IPv6 multicast frames as n2n does by default",
+    )
+    a(
+        "-r",
+        dest="allow_routing",
+        action="store_true",
+        help="allow routing/bridging: pass frames not from/to the TAP's own IP",
+    )
+    a("-M", dest="mtu", type=str, metavar="MTU", help=f"TAP MTU (default {C.DEFAULT_MTU})")
+    a("-m", dest="mac", metavar="MAC", help="TAP MAC address (default: random)")
+    a(
+        "-d",
+        "--tap-device",
+        dest="device",
+        default=C.DEFAULT_TAP_NAME,
+        metavar="DEV",
+        help=f"TAP device name (default {C.DEFAULT_TAP_NAME})",
+    )
+    a("-p", dest="local", metavar="[IP:]PORT", help="local UDP port and/or bind address")
+    a(
+        "-t",
+        dest="mgmt_port",
+        metavar="PORT",
+        help=f"management port (default {C.N2N_EDGE_MGMT_PORT})",
+    )
+    a(
+        "--management-password",
+        default=None,
+        metavar="PW",
+        help="management write password (default n2n)",
+    )
+    a(
+        "-i",
+        dest="register_interval",
+        metavar="SEC",
+        help="REGISTER_SUPER interval / NAT keep-alive (default 20)",
+    )
+    a("-I", dest="desc", metavar="DESC", help="description; the username with -J")
+    a("-J", dest="password", metavar="PW", help="user password (env N2N_PASSWORD); implies -H")
+    a("-P", dest="federation_pubkey", metavar="KEY", help="federation public key (pyn2n keygen -F)")
+    a(
+        "-S",
+        dest="no_p2p",
+        nargs="?",
+        const="1",
+        metavar="N",
+        help="-S1: no peer-to-peer, always relay through the supernode",
+    )
+    a("--select-rtt", action="store_true", help="choose the supernode by round-trip time")
+    a("--select-mac", action="store_true", help="choose the supernode with the lowest MAC")
+    a("-T", dest="tos", metavar="TOS", help="IP TOS of the UDP socket (decimal or 0x..)")
+    a("-D", dest="pmtu", action="store_true", help="enable path-MTU discovery")
+    a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
+    a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
+    a("-V", dest="quiet", action="count", default=0, help="less verbose")
+    # n2n options pyn2n does not offer: recognised, so the error can say so plainly
+    for flag in ("-e", "-L", "-R", "-n", "-u", "-g", "-x"):
+        a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
+    return p
+
+
+def parse_supernode(text: str, flag: str = "-l") -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise UsageError(f"{flag} {text!r}: give HOST:PORT, e.g. {flag} 198.18.0.2:7654")
+    return host, _port(port, flag)
+
+
+def _port(text: str, flag: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise UsageError(f"{flag} {text!r}: a port is a number from 1 to 65535")
+    return value
+
+
+def _int(text: str, flag: str, lo: int, hi: int, what: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: {what} must be a whole number") from None
+    if not lo <= value <= hi:
+        raise UsageError(f"{flag} {value}: {what} must be between {lo} and {hi}")
+    return value
+
+
+def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> EdgeArgs:
+    env = dict(os.environ) if env is None else env
+    ns = build_parser().parse_args(expand_argv(argv))
+    for flag in ("e", "L", "R", "n", "u", "g", "x"):
+        if getattr(ns, "unsupported_" + flag) is not None:
+            hint = " (n2n 3.1 removed it too; use routes)" if flag == "n" else ""
+            raise UsageError(f"-{flag} is an n2n option pyn2n does not support{hint}; remove it")
+
+    community = ns.community or env.get("N2N_COMMUNITY")
+    if not community:
+        raise UsageError("no community: give -c NAME (or set N2N_COMMUNITY)")
+    if len(community.encode()) > C.N2N_COMMUNITY_SIZE - 1:
+        raise UsageError(f"-c {community!r}: a community name has at most 19 characters")
+    if not ns.supernode_list:
+        raise UsageError("no supernode: give -l HOST:PORT (repeatable)")
+    out = EdgeArgs(community=community, supernodes=[parse_supernode(s) for s in ns.supernode_list])
+
+    if ns.address:
+        _parse_address(ns.address, out)
+    else:
+        out.ip_mode = "auto"
+
+    out.key = ns.key if ns.key is not None else env.get("N2N_KEY")
+    if ns.transform is not None:
+        out.transform = _int(ns.transform, "-A", 1, 5, "the cipher number")
+    elif out.key:
+        out.transform = C.N2N_TRANSFORM_ID_AES
+    if out.transform == C.N2N_TRANSFORM_ID_NULL and out.key:
+        raise UsageError("-A1 (no encryption) with -k: drop -k, or choose a cipher with -A2..-A5")
+    if out.transform != C.N2N_TRANSFORM_ID_NULL and not out.key:
+        raise UsageError(
+            f"-A{out.transform} ({TRANSFORMS[out.transform]}) needs a key: add -k KEY or set N2N_KEY"
+        )
+    if ns.compression is not None:
+        level = _int(ns.compression, "-z", 1, 2, "the compression number")
+        out.compression = {1: C.N2N_COMPRESSION_ID_LZO, 2: C.N2N_COMPRESSION_ID_ZSTD}[level]
+
+    out.header_encryption = ns.header_encryption
+    out.drop_multicast = ns.drop_multicast
+    if ns.accept_multicast and ns.drop_multicast:
+        raise UsageError("-E accepts multicast and --drop-multicast drops it: choose one")
+    out.allow_routing = ns.allow_routing
+    if ns.mtu is not None:
+        out.mtu = _int(ns.mtu, "-M", 576, 9000, "the MTU")
+    if ns.mac is not None:
+        if not MAC_RE.match(ns.mac):
+            raise UsageError(f"-m {ns.mac!r}: write a MAC as six hex pairs, e.g. 02:00:00:00:00:01")
+        out.mac = ns.mac.replace("-", ":").lower()
+        if int(out.mac[:2], 16) & 1:
+            raise UsageError(f"-m {ns.mac}: a multicast MAC cannot be a TAP address")
+    if len(ns.device) > 15:
+        raise UsageError(f"-d {ns.device!r}: interface names have at most 15 characters")
+    out.device = ns.device
+    if ns.local:
+        bind, sep, port = ns.local.rpartition(":")
+        out.local_port = _port(port, "-p")
+        if sep:
+            _ipv4(bind, "-p")
+            out.bind = bind
+    if ns.mgmt_port is not None:
+        out.mgmt_port = _port(ns.mgmt_port, "-t")
+    if ns.management_password is not None:
+        out.mgmt_password = ns.management_password
+    if ns.register_interval is not None:
+        out.register_interval = float(_int(ns.register_interval, "-i", 1, 3600, "the interval"))
+    out.desc = ns.desc
+    out.password = ns.password if ns.password is not None else env.get("N2N_PASSWORD")
+    if out.password:
+        if not out.desc:
+            raise UsageError("-J needs the username as -I USERNAME")
+        if out.transform not in (C.N2N_TRANSFORM_ID_CHACHA20, C.N2N_TRANSFORM_ID_SPECK):
+            raise UsageError("-J (user/password) needs -A4 (ChaCha20) or -A5 (Speck) and a -k key")
+        out.username = out.desc
+        out.header_encryption = True
+    out.federation_pubkey = ns.federation_pubkey
+    if ns.no_p2p is not None:
+        if ns.no_p2p == "2":
+            raise UsageError("-S2 (TCP to the supernode) is not supported by pyn2n; use -S1 or UDP")
+        if ns.no_p2p != "1":
+            raise UsageError(f"-S{ns.no_p2p}: use -S1 (relay everything through the supernode)")
+        out.no_p2p = True
+    if ns.select_rtt and ns.select_mac:
+        raise UsageError("--select-rtt and --select-mac exclude each other: choose one")
+    out.selection = "rtt" if ns.select_rtt else "mac" if ns.select_mac else "load"
+    if ns.tos is not None:
+        out.tos = _int(ns.tos, "-T", 0, 255, "the TOS")
+    out.pmtu_discovery = ns.pmtu
+    out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
+    return out
+
+
+def _ipv4(text: str, flag: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: not an IPv4 address (e.g. 198.19.0.1)") from None
+
+
+def _parse_address(text: str, out: EdgeArgs) -> None:
+    mode, sep, rest = text.partition(":")
+    if not sep:
+        mode, rest = "static", text
+    if mode not in ("static", "dhcp"):
+        raise UsageError(f"-a {text!r}: write -a IP[/N], -a static:IP[/N] or -a dhcp:0.0.0.0")
+    ip, slash, bits = rest.partition("/")
+    _ipv4(ip, "-a")
+    out.ip_mode = mode
+    out.ip = ip
+    if slash:
+        out.prefix = _int(bits, "-a", 1, 30, "the prefix length")
+    if mode == "dhcp" and not out.ip:
+        raise UsageError("-a dhcp: give -a dhcp:0.0.0.0")
