@@ -1,0 +1,27 @@
+"""`pyn2n bench <experiment>`: dispatches to one module per experiment, each with `main(argv)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "transforms": (
+        "pyn2n.bench.transforms",
+        "frames/s and MB/s of every payload transform and compression (n2n-benchmark)",
+    ),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pyn2n bench", description="Benchmarks; `pyn2n bench <experiment> -h` for options."
+    )
+    experiments = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    for name, (_, help_) in EXPERIMENTS.items():
+        # the experiment parses its own options (and -h), so they pass through untouched
+        experiments.add_parser(name, help=help_, add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    module = importlib.import_module(EXPERIMENTS[args.experiment][0])
+    return int(module.main(rest) or 0)
