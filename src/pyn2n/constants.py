@@ -103,3 +103,7 @@ MSG_TYPE_PEER_INFO = 10
 MSG_TYPE_QUERY_PEER = 11
 MSG_TYPE_MAX_TYPE = 11  # n2n's last "plaintext" code (§6 detection)
 MSG_TYPE_RE_REGISTER_SUPER = 12
+
+# §7.6 federation: supernodes learned from an ACK list count as this many seconds old (they get a
+# REGISTER_SUPER at the next round and stay out of ACK lists until they answer)
+LAST_SEEN_SN_NEW = LAST_SEEN_SN_INACTIVE - 3 * RE_REG_AND_PURGE_FREQUENCY

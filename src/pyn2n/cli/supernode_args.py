@@ -119,8 +119,8 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
     fed = ns.federation if ns.federation is not None else env.get("N2N_FEDERATION")
     if fed:
         fed = fed.lstrip("*")
-        if not fed or len(fed) > C.N2N_COMMUNITY_SIZE - 2:
-            raise UsageError(f"-F {fed!r}: a federation name has 1 to 18 characters")
+        if not fed or len(fed.encode()) > C.N2N_COMMUNITY_SIZE - 3:  # '*' + name + NUL fit n2n's 19
+            raise UsageError(f"-F {fed!r}: a federation name has 1 to 17 characters")
         out.federation = "*" + fed
     out.anchors = [parse_supernode(s, "-l") for s in ns.anchors]
     out.community_file = ns.community_file
