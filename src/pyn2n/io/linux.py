@@ -38,6 +38,7 @@ TAP_MAX_READ = 65536 + VIRTIO_NET_HDR_LEN
 # <linux/in.h>: per-socket path-MTU discovery; n2n sets DONT so the kernel may fragment.
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
+IP_PMTUDISC_DO = 2
 
 # <asm-generic/socket.h>: buffer sizes above net.core.[rw]mem_max, allowed with CAP_NET_ADMIN.
 SO_SNDBUFFORCE = 32

@@ -46,6 +46,8 @@ class EventLoop:
         self._node = node
         self._clock = clock
         self._stopping = False
+        # called in the loop after each wake-up; lets a signal handler defer work to the loop
+        self.on_wake: Callable[[], None] | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
@@ -122,6 +124,8 @@ class EventLoop:
                 pass
         except BlockingIOError:
             pass
+        if self.on_wake is not None:
+            self.on_wake()
 
     def add_reader(self, fileobj: int | HasFileno, callback: Callable[[], None]) -> None:
         """Call `callback()` whenever `fileobj` is readable (e.g. the management socket).
@@ -142,6 +146,10 @@ class EventLoop:
     def stop(self) -> None:
         """Make `run()` return soon; safe from a signal handler or another thread."""
         self._stopping = True
+        self.wake()
+
+    def wake(self) -> None:
+        """Interrupt the wait in `run()` (then `on_wake` runs); safe from a signal handler."""
         if self._wake_w >= 0:
             # A full pipe means a wake-up is already pending.
             with contextlib.suppress(BlockingIOError):

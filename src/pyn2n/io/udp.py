@@ -13,6 +13,7 @@ import socket
 from pyn2n.constants import N2N_PKT_BUF_SIZE
 from pyn2n.io.linux import (
     IP_MTU_DISCOVER,
+    IP_PMTUDISC_DO,
     IP_PMTUDISC_DONT,
     SO_RCVBUFFORCE,
     SO_SNDBUFFORCE,
@@ -67,6 +68,16 @@ class UdpSocket:
     @property
     def local_port(self) -> int:
         return int(self._sock.getsockname()[1])
+
+    def set_tos(self, tos: int) -> None:
+        """IP TOS/DSCP of outgoing datagrams (n2n `-T`)."""
+        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+
+    def set_pmtu_discovery(self, on: bool) -> None:
+        """Path-MTU discovery (n2n `-D`); off by default, as in n2n."""
+        self._sock.setsockopt(
+            socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if on else IP_PMTUDISC_DONT
+        )
 
     @property
     def local_addr(self) -> Addr:

@@ -1,0 +1,153 @@
+"""`pyn2n supernode`: parse n2n's flags, build the sans-IO supernode, bind it to a UDP socket.
+
+SIGINT/SIGTERM stop it (exit 0); SIGHUP writes the registrations to the log, as n2n does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_logging
+from pyn2n.cli.edge import resolve
+from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
+from pyn2n.core.api import Event
+from pyn2n.core.community import parse_community_file
+from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
+from pyn2n.core.supernode import Supernode
+from pyn2n.mgmt.protocol import Control, Management
+from pyn2n.wire import mac_from_str
+
+log = logging.getLogger("pyn2n.supernode")
+
+
+def read_community_file(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"-c {path}: cannot read the community file ({exc.strerror})") from None
+
+
+def build_config(args: SupernodeArgs) -> SupernodeConfig:
+    try:
+        kwargs: dict[str, object] = {}
+        if args.autoip:
+            kwargs["autoip"] = AutoIpRange.from_strings(*args.autoip)
+        if args.version:
+            kwargs["version"] = args.version
+        communities = None
+        if args.community_file:
+            try:
+                communities = parse_community_file(read_community_file(args.community_file))
+            except ConfigError as exc:
+                raise UsageError(f"-c {args.community_file}: {exc}") from None
+        return SupernodeConfig(
+            port=args.port,
+            federation=args.federation,
+            anchors=[resolve(h, p) for h, p in args.anchors],
+            mac=mac_from_str(args.mac) if args.mac else None,
+            spoofing_protection=args.spoofing_protection,
+            communities=communities,
+            mgmt_password=args.mgmt_password,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def main(argv: Sequence[str]) -> int:
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    args = parse_supernode_args(argv)
+    setup_logging(args.verbosity)
+    config = build_config(args)
+    from pyn2n.io.loop import EventLoop
+    from pyn2n.io.udp import ManagementSocket, UdpSocket
+
+    node = Supernode(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
+    try:
+        udp = UdpSocket(args.bind, args.port)
+    except OSError as exc:
+        raise UsageError(
+            f"-p {args.bind}:{args.port}: cannot bind ({exc.strerror}); pick another port with -p"
+        ) from None
+    try:
+        mgmt_sock = ManagementSocket(args.mgmt_port)
+    except OSError as exc:
+        raise UsageError(
+            f"-t {args.mgmt_port}: management port busy ({exc.strerror}); pick another with -t"
+        ) from None
+    log.info(
+        "supernode listening on UDP %s:%d, federation %s, management port %d",
+        args.bind,
+        udp.local_port,
+        config.federation,
+        args.mgmt_port,
+    )
+
+    def reload() -> None:
+        if args.community_file is None:
+            return
+        try:
+            node.reload_communities(read_community_file(args.community_file), time.monotonic())
+            log.info("community file %s reloaded", args.community_file)
+        except (ConfigError, UsageError) as exc:
+            log.error("community file not reloaded, the old one stays: %s", exc)
+
+    control = Control(
+        on_verbose=trace_to_logging, on_reload=reload if args.community_file else None
+    )
+    mgmt = Management(node, role="supernode", password=config.mgmt_password, control=control)
+
+    def on_event(event: Event) -> None:
+        if event.kind == "stop":
+            loop.stop()
+        elif event.kind != "peer":
+            log.info("%s %s", event.kind, event.data)
+        for data, addr in mgmt.post(event):
+            mgmt_sock.sendto(data, addr)
+
+    loop = EventLoop(node, udp, on_event=on_event)
+    control.on_stop = loop.stop
+
+    def on_mgmt() -> None:
+        while (req := mgmt_sock.recvfrom()) is not None:
+            for data, addr in mgmt.handle(req[0], req[1], time.monotonic()):
+                mgmt_sock.sendto(data, addr)
+
+    loop.add_reader(mgmt_sock, on_mgmt)
+    loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
+    # SIGHUP only sets a flag through the loop's wake-up; the dump happens in the loop
+    hup = {"pending": False}
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        hup["pending"] = True
+        loop.wake()
+
+    def dump_if_asked() -> None:
+        if hup["pending"]:
+            hup["pending"] = False
+            log.info("registrations:\n%s", node.registrations_text(time.monotonic()))
+
+    loop.on_wake = dump_if_asked
+    signal.signal(signal.SIGHUP, on_hup)
+    try:
+        loop.run()
+    finally:
+        node.shutdown(time.monotonic())
+        loop.flush()
+        loop.close()
+        udp.close()
+        mgmt_sock.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
