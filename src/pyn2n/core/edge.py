@@ -48,6 +48,9 @@ Differences from n2n (deliberate):
 * No LAN multicast discovery (224.0.0.68:1968), no `-e` preferred socket, no `-L` port
   prediction, no TCP (`-S2`), no DHCP mode, no `-R` traffic filter; the UDP socket is not
   re-opened after repeated supernode failures.
+* A known peer whose direct path went stale (10 s without direct traffic) keeps getting frames
+  directly while no supernode answers, and a relayed frame to it also probes its last direct
+  socket with a REGISTER; n2n drops the peer and, with the supernode dead, loses it for good.
 * Gratuitous ARPs are only sent when the edge has an IPv4 address.
 * A PONG's load is read byte-swapped exactly like a C edge (see `selection.py`); RTT is measured
   in real milliseconds.
@@ -571,8 +574,7 @@ class Edge:
         if group:
             self.tx_sup += 1
             self.tx_sup_broadcast += 1
-            wait_since = self._wait_since
-            if self.sn_wait and wait_since is not None and now - wait_since >= self._interval / 10:
+            if self._sn_unreachable(now):
                 # no supernode answers: straight to every known peer (n2n send_packet)
                 for peer in self.peers.known.values():
                     out.append((pkt, peer.sock))
@@ -582,28 +584,46 @@ class Edge:
         peer = self.peers.known.get(dst)
         if peer is not None:
             last = peer.last_p2p
-            if last is not None and now - last < self._p2p_fresh:
+            if (last is not None and now - last < self._p2p_fresh) or self._sn_unreachable(now):
+                # fresh path; or no supernode to relay through, so the last direct path is the
+                # only one left (n2n would drop the peer here and lose it for good)
                 self.tx_p2p += 1
                 out.append((pkt, peer.sock))
                 return
             # too long without direct traffic: the path may be gone (n2n find_peer_destination)
             self.peers.remove_known(dst)
             self._peer_event(PEER_DEL_P2P, peer)
+            stale_sock = peer.sock
+        else:
+            stale_sock = NO_SOCK
         self.tx_sup += 1
         out.append((pkt, self.sns.current.addr))
-        self._check_query_peer_info(dst, now)
+        self._check_query_peer_info(dst, now, stale_sock)
 
-    def _check_query_peer_info(self, mac: bytes, now: float) -> None:
-        """Relayed unicast: at most once per interval ask the supernode about the peer."""
+    def _sn_unreachable(self, now: float) -> bool:
+        """The outstanding REGISTER_SUPER has gone unanswered for interval/10 (2 s)."""
+        wait_since = self._wait_since
+        return (
+            bool(self.sn_wait)
+            and wait_since is not None
+            and now - wait_since >= self._interval / 10
+        )
+
+    def _check_query_peer_info(self, mac: bytes, now: float, sock: Addr = NO_SOCK) -> None:
+        """Relayed unicast: at most once per interval ask the supernode about the peer, and
+        probe its last direct socket if it had one (pyn2n: that path often still works, and a
+        REGISTER_ACK brings it back without the supernode, which may be gone)."""
         peer = self.peers.pending.get(mac)
         if peer is None:
-            peer = self.peers.add_pending(mac, NO_SOCK, now)
+            peer = self.peers.add_pending(mac, sock, now)
             if peer is None:
                 self.drops["table_full"] += 1
                 return
         last = peer.last_sent_query
         if last is None or now - last > self._interval:
             sn = self.sns.current.addr
+            if peer.sock != NO_SOCK:
+                self._send_register(peer.sock, mac, N2N_REGULAR_REG_COOKIE, now)
             self._send_register(sn, mac, N2N_FORWARDED_REG_COOKIE, now)
             self._send(QueryPeer(self.mac, mac), sn, now)
             peer.last_sent_query = now
