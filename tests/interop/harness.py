@@ -32,12 +32,14 @@ from types import TracebackType
 from typing import Any, Literal
 
 from pyn2n.constants import N2N_EDGE_MGMT_PORT, N2N_SN_LPORT_DEFAULT, N2N_SN_MGMT_PORT
+from pyn2n.crypto.auth import bin_to_ascii, generate_public_key, user_private_key
 from pyn2n.lab import Lab
 
 Impl = Literal["c", "py"]
 
 COMMUNITY = "p2ninterop"
 KEY = "p2n-interop-key"
+USER, USER_PASSWORD = "alice", "alice-s3cret"
 # 16 pad bytes for `ping -p`: they fill the echo payload after its timestamp, so the payload is
 # both recognisable on the wire (when not encrypted) and very compressible.
 PING_PATTERN = b"p2n-interop-ping"
@@ -60,6 +62,7 @@ class Variant:
     encrypted_payload: bool = False  # a cipher other than null: the ping pattern must not show
     compressed: bool = False  # -z: the 1000-byte pings must shrink below LARGE_DATAGRAM
     header_encryption: bool = False  # -H: the community name must not show; needs `-c file`
+    community_lines: tuple[str, ...] = ()  # appended under the community in the supernode's file
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -71,6 +74,16 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("lzo", ("-z1",), compressed=True),
     Variant("zstd", ("-z2",), compressed=True),
     Variant("header", ("-H",), header_encryption=True),
+    # user/password (§7.3): ChaCha20 payload, header encryption forced, the user in the file
+    Variant(
+        "userpw",
+        ("-A4", "-k", KEY, "-I", USER, "-J", USER_PASSWORD),
+        encrypted_payload=True,
+        header_encryption=True,
+        community_lines=(
+            f"* {USER} {bin_to_ascii(generate_public_key(user_private_key(USER, USER_PASSWORD)))}",
+        ),
+    ),
 )
 VARIANTS_BY_NAME = {v.name: v for v in VARIANTS}
 
@@ -236,7 +249,7 @@ class Overlay:
 
     def start(self) -> None:
         community_file = self.workdir / "community.list"
-        community_file.write_text(f"{COMMUNITY}\n")
+        community_file.write_text("\n".join([COMMUNITY, *self.variant.community_lines, ""]))
         sn_argv = supernode_argv(self.topology.supernode, self.bins, self.variant, community_file)
         self._spawn("sn", sn_argv)
         self._wait_bound("sn", N2N_SN_LPORT_DEFAULT)
