@@ -1,13 +1,17 @@
-"""`pyn2n lab up|status|down`: build a lab and leave it running, list labs, remove them.
+"""`pyn2n lab up|status|down|demo`: build a lab running pyn2n and leave it, list labs, remove
+them, show the demo.
 
-Sub-commands live in SUBCOMMANDS (name -> help, argument adder, handler), so more (such as
-`demo`) are one entry each. Labs are found through their state files (pyn2n.lab.state); `down`
-removes only namespaces recorded there.
+Sub-commands live in SUBCOMMANDS (name -> help, argument adder, handler). `up` starts a
+supernode (and the standby, federated), and an edge on every edge host (pyn2n.lab.overlay)
+unless `--bare`; the processes are recorded in the state file and `down` stops them. Labs are
+found through their state files (pyn2n.lab.state); `down` removes only namespaces recorded there.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import signal
 import sys
 import time
@@ -21,6 +25,7 @@ from rich.table import Table
 
 from pyn2n.lab import system
 from pyn2n.lab.lab import Lab, destroy
+from pyn2n.lab.overlay import DEFAULT_COMMUNITY, PYN2N, Overlay, OverlayError, mgmt_summary
 from pyn2n.lab.state import DEFAULT_STATE_DIR, LabState, list_states, read_state, state_path
 from pyn2n.lab.topology import MAX_EDGES, NS_PREFIX, LabError, Plan
 
@@ -67,7 +72,27 @@ def _add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edges", type=int, default=2, help=f"number of edges, 1..{MAX_EDGES} (2)")
     p.add_argument("--nat", action="store_true", help="put every edge behind its own NAT")
     p.add_argument("--loss", type=float, default=0.0, help="router drops this share (0..1)")
-    p.add_argument("--standby", action="store_true", help="add a standby supernode host sn2")
+    p.add_argument(
+        "--standby", action="store_true", help="add a standby supernode host sn2 (federated)"
+    )
+    p.add_argument("--bare", action="store_true", help="only the network: start no pyn2n")
+    p.add_argument("--community", default=DEFAULT_COMMUNITY, help="edges' community (mynet)")
+    p.add_argument(
+        "--edge-args",
+        default="",
+        metavar="FLAGS",
+        help='extra flags for every edge, e.g. "-A3 -k secret", or --edge-args=-z1 for a '
+        "single flag; -H also gives the supernodes a community file",
+    )
+    p.add_argument(
+        "--supernode-args",
+        default="",
+        metavar="FLAGS",
+        help="extra flags for the supernodes (--supernode-args=-M for a single flag)",
+    )
+    p.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the overlay to answer (30)"
+    )
 
 
 def _up(args: argparse.Namespace, console: Console) -> int:
@@ -80,14 +105,78 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         args.edges, nat=args.nat, loss=args.loss, standby=args.standby, state_dir=args.state_dir
     )
     lab.up()
+    try:
+        overlay = None if args.bare else _start_overlay(lab, args, console)
+    except BaseException:
+        lab.down()
+        raise
+    if not args.bare and overlay is None:
+        lab.down()
+        return 1
     path = lab.detach()
     console.print(plan_table(lab.plan))
     console.print(f"lab [bold]{lab.run_id}[/bold] is up (loss {lab.loss:.0%}); state: {path}")
-    console.print(
-        f"try:    ip netns exec {lab.ns('e1')} ping -c1 {lab.underlay_ip('sn')}\n"
-        f"remove: pyn2n lab down {lab.run_id}"
-    )
+    hints = [f"try:    ip netns exec {lab.ns('e1')} ping -c1 {lab.underlay_ip('sn')}"]
+    if overlay is not None:
+        procs = Table("pid", "node", "command", title="pyn2n processes")
+        for node, proc in overlay.procs.items():
+            procs.add_row(str(proc.pid), node, _command(proc.args[4:]))  # after ip netns exec NS
+        console.print(procs)
+        console.print(f"logs:   {overlay.log_dir} (removed by down)")
+        if len(lab.edges) > 1:
+            hints.append(
+                f"        ip netns exec {lab.ns('e1')} ping -c1 {lab.overlay_ip(lab.edges[1])}"
+            )
+        hints.append(f"        ip netns exec {lab.ns('e1')} {_pyn2n_script()} ctl peers")
+    console.print("\n".join([*hints, f"remove: pyn2n lab down {lab.run_id}"]))
     return 0
+
+
+def log_dir(state_dir: Path, run_id: str) -> Path:
+    """Where `up` puts the pyn2n logs: next to the state file; `down` removes it."""
+    return state_path(state_dir, run_id).with_suffix(".logs")
+
+
+def _command(argv: list[str]) -> str:
+    """A spawned command line, with this interpreter's `python -m pyn2n.cli.main` as `pyn2n`."""
+    words = [str(a) for a in argv]
+    if words[: len(PYN2N)] == PYN2N:
+        words = ["pyn2n", *words[len(PYN2N) :]]
+    return shlex.join(words)
+
+
+def _pyn2n_script() -> str:
+    """The `pyn2n` console script next to this interpreter (a venv's), else plain `pyn2n`."""
+    script = Path(sys.executable).parent / "pyn2n"
+    return str(script) if script.exists() else "pyn2n"
+
+
+def _start_overlay(lab: Lab, args: argparse.Namespace, console: Console) -> Overlay | None:
+    """Start supernode(s) and edges and wait until every edge is registered and e1 pings every
+    other edge. None if a process died (its log is printed); a slow overlay only warns."""
+    overlay = Overlay(
+        lab,
+        community=args.community,
+        edge_args=shlex.split(args.edge_args),
+        supernode_args=shlex.split(args.supernode_args),
+        log_dir=log_dir(args.state_dir, lab.run_id),
+    ).start()
+    first, others = lab.edges[0], lab.edges[1:]
+    try:
+        overlay.wait_registered(timeout=args.wait)
+        for edge in others:
+            overlay.wait_ping(first, edge, timeout=args.wait)
+    except OverlayError as e:
+        dead = [n for n in overlay.procs if not overlay.alive(n)]
+        if not dead:
+            console.print(f"[yellow]warning: {e}; the overlay is left running[/yellow]")
+            return overlay
+        console.print(f"[red]pyn2n lab up: {', '.join(dead)} exited[/red]")
+        for node in dead:
+            console.print(f"[dim]--- {overlay.log_path(node)}\n{overlay.log_tail(node)}[/dim]")
+        console.print(f"removing lab {lab.run_id}; logs kept in {overlay.log_dir}")
+        return None
+    return overlay
 
 
 # --- status ---------------------------------------------------------------------------------------
@@ -110,13 +199,17 @@ def _status(args: argparse.Namespace, console: Console) -> int:
         )
         if state.processes:
             running = set(system.pids_in(state.owned_namespaces()))
-            procs = Table("pid", "node", "command", "state")
+            procs = Table("pid", "node", "command", "state", "management")
             for proc in state.processes:
                 pid = int(str(proc["pid"]))
                 argv = proc["argv"]
-                command = " ".join(map(str, argv)) if isinstance(argv, list) else str(argv)
+                command = _command(argv) if isinstance(argv, list) else str(argv)
+                mgmt = ""
+                node = str(proc["node"])
+                if pid in running and isinstance(argv, list) and node in state.plan.nodes:
+                    mgmt = mgmt_summary(state.plan.nodes[node], [str(a) for a in argv])
                 procs.add_row(
-                    str(pid), str(proc["node"]), command, "running" if pid in running else "gone"
+                    str(pid), node, command, "running" if pid in running else "gone", mgmt
                 )
             console.print(procs)
         console.print()
@@ -174,20 +267,40 @@ def _down_one(state: LabState, state_dir: Path, console: Console) -> int:
             console.print(f"[red]lab {state.run_id}: {error}[/red]")
         return 1
     state_path(state_dir, state.run_id).unlink(missing_ok=True)
+    shutil.rmtree(log_dir(state_dir, state.run_id), ignore_errors=True)
     console.print(
         f"lab {state.run_id}: removed {len(namespaces)} namespaces, stopped {len(stopped)} processes"
     )
     return 0
 
 
+# --- demo ---------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, console: Console) -> int:
+    reason = system.preflight()
+    if reason:
+        console.print(f"[red]pyn2n lab demo: {reason}[/red]")
+        return 1
+    install_signal_teardown()
+    from pyn2n.lab import demo
+
+    return demo.main(console, state_dir=args.state_dir)
+
+
 # --- dispatch -------------------------------------------------------------------------------------
 
 Handler = Callable[[argparse.Namespace, Console], int]
-# name -> (help, add_arguments, handler); `demo` is added here as one more entry.
+# name -> (help, add_arguments, handler)
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
-    "up": ("build a lab and leave it running", _add_up, _up),
+    "up": ("build a lab, start a supernode and edges, leave them running", _add_up, _up),
     "status": ("list labs, their hosts and processes", _no_options, _status),
     "down": ("stop a lab's processes and remove its namespaces", _add_down, _down),
+    "demo": (
+        "show pyn2n on a cloud without multicast: mesh, direct paths, multicast, failover",
+        _no_options,
+        _demo,
+    ),
 }
 
 

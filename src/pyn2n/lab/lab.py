@@ -121,6 +121,7 @@ class Lab:
         self._started = False
         self._live = False
         self._saved = False  # only a state file this object wrote is ever deleted by it
+        self._save_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -185,7 +186,8 @@ class Lab:
 
     def _save(self) -> None:
         if self.state_dir is not None:
-            write_state(self.state_dir, self._state)
+            with self._save_lock:  # spawn() may be called from several threads
+                write_state(self.state_dir, self._state)
             self._saved = True
 
     def _build(self) -> None:
@@ -216,6 +218,13 @@ class Lab:
                 system.iptables(
                     host.nat_ns, "-t", "nat", "-A", "POSTROUTING", "-o", NAT_WAN_IF,
                     "-j", "MASQUERADE",
+                )  # fmt: skip
+                # Like a home router: unsolicited inbound traffic is dropped before conntrack
+                # confirms it. Otherwise a peer's early hole-punching datagram leaves an entry
+                # that makes MASQUERADE remap our own outgoing port, and punching never succeeds.
+                system.iptables(
+                    host.nat_ns, "-A", "INPUT", "-i", NAT_WAN_IF, "-m", "conntrack",
+                    "--ctstate", "NEW,INVALID", "-j", "DROP",
                 )  # fmt: skip
             system.ip_batch(
                 host.ns,

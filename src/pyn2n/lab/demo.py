@@ -1,0 +1,313 @@
+"""`pyn2n lab demo`: the seed's claims, shown live on a virtual cloud without multicast.
+
+Builds a lab (3 edges, a spare edge host, a standby supernode host), starts a federated pair of
+supernodes and the 3 edges, and checks, one step after the other:
+
+1. every edge pings every other over the overlay (198.19.0.x);
+2. every edge reaches every other on a direct path (management API `peers`);
+3. a multicast stream from e1 arrives at every other edge over the overlay, and at none over
+   the underlay, although the router saw it (it routes no multicast, like a cloud VPC);
+4. the supernode is killed (SIGKILL) and unicast between the edges keeps flowing;
+5. the edges move to the standby supernode, and a new edge, started only now, joins through
+   it and reaches every other edge.
+
+Exit status 0 only if every step held. The lab is torn down at the end, also after a failure,
+Ctrl-C or SIGTERM (via `pyn2n lab demo`); logs of a failed run are kept and their path printed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import permutations
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pyn2n.lab import mcast
+from pyn2n.lab.lab import Lab
+from pyn2n.lab.mcast import McastError
+from pyn2n.lab.overlay import Overlay, OverlayError
+from pyn2n.lab.state import DEFAULT_STATE_DIR
+from pyn2n.lab.topology import STANDBY, SUPERNODE, LabError
+
+MCAST_COUNT = 200
+MCAST_GROUP = "239.255.1.1"
+OVERLAY_PORT, UNDERLAY_PORT = 5001, 5002
+CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the SIGKILL
+FAILOVER_TIMEOUT = 45.0  # REGISTER_SUPER every 20 s, three unanswered tries 2 s apart (§7.1)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+@dataclass
+class DemoReport:
+    checks: list[Check] = field(default_factory=list)
+    run_id: str = ""
+    log_dir: Path | None = None
+    seconds: float = 0.0
+    mcast: dict[str, object] = field(default_factory=dict)  # raw multicast counts
+    crash_pings: dict[str, int] = field(default_factory=dict)  # "e1>e2": replies
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+
+class _StepFailed(Exception):
+    pass
+
+
+class Demo:
+    def __init__(
+        self, lab: Lab, console: Console, report: DemoReport, log_dir: Path | None = None
+    ) -> None:
+        if len(lab.edges) < 3 or not lab.plan.standby:
+            raise LabError("the demo needs a lab with at least 3 edges and a standby supernode")
+        self.lab = lab
+        self.console = console
+        self.report = report
+        self.ov = Overlay(lab, log_dir=log_dir)
+        self.first = [e for e in lab.edges if e != self.late]
+        report.log_dir = self.ov.log_dir
+
+    @property
+    def late(self) -> str:
+        """The edge host whose edge is started only after the supernode crash."""
+        return self.lab.edges[-1]
+
+    def step(self, name: str, body: Callable[[], str]) -> None:
+        t0 = time.monotonic()
+        try:
+            detail, ok = body(), True
+        except (OverlayError, McastError, _StepFailed) as e:
+            detail, ok = str(e), False
+        check = Check(name, ok, detail, time.monotonic() - t0)
+        self.report.checks.append(check)
+        mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+        self.console.print(f"{mark} [bold]{name}[/bold] ({check.seconds:.1f} s): {detail}")
+        if not ok:
+            raise _StepFailed(name)
+
+    # --- the steps -------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        self.ov.start(self.first)
+        self.ov.wait_registered(self.first)
+        where = {sn: self.ov.registered(sn) for sn in self.ov.supernodes}
+        spread = "; ".join(f"{sn}: {' '.join(edges) or '-'}" for sn, edges in where.items())
+        return (
+            f"supernodes {', '.join(self.ov.endpoints())} (federated), "
+            f"edges {' '.join(self.first)} registered ({spread})"
+        )
+
+    def mesh(self) -> str:
+        self.ov.wait_mesh(self.first)
+        pairs = list(permutations(self.first, 2))
+        with ThreadPoolExecutor(len(pairs)) as pool:
+            got = list(pool.map(lambda p: self.ov.ping(*p, count=3, interval=0.05), pairs))
+        bad = [f"{a}>{b} {n}/3" for (a, b), n in zip(pairs, got, strict=True) if n < 3]
+        if bad:
+            raise _StepFailed(f"lost echo replies: {', '.join(bad)}")
+        return f"{len(pairs)} ordered pairs, 3/3 echo replies each over 198.19.0.0/24"
+
+    def direct(self) -> str:
+        for a, b in permutations(self.first, 2):
+            self.ov.wait_path(a, b, "direct")
+        table = Table(
+            "edge", "peer", "path", "rtt ms", "peer socket", title="peers (management API)"
+        )
+        for edge in self.first:
+            for row in self.ov.ctl(edge, "peers"):
+                table.add_row(
+                    edge,
+                    str(row["desc"]),
+                    str(row["path"]),
+                    str(row["rtt_ms"]),
+                    str(row["sockaddr"]),
+                )
+        self.console.print(table)
+        return "every edge talks to every other directly (none through the supernode)"
+
+    def multicast(self) -> str:
+        lab, sender, others = self.lab, self.first[0], self.first[1:]
+        kw = {"group": MCAST_GROUP, "count": MCAST_COUNT}
+        with ThreadPoolExecutor(2) as pool:
+            over = pool.submit(
+                mcast.stream,
+                lab,
+                (sender, lab.overlay_ip(sender)),
+                [(e, lab.overlay_ip(e)) for e in others],
+                port=OVERLAY_PORT,
+                **kw,
+            )
+            # TTL 8: if the underlay drops it, TTL is not the reason; the router listens on the
+            # sender's link to prove the datagrams were on the wire
+            under = pool.submit(
+                mcast.stream,
+                lab,
+                (sender, lab.underlay_ip(sender)),
+                [
+                    *[(e, lab.underlay_ip(e)) for e in others],
+                    ("r", lab.plan.host(sender).router_ip),
+                ],
+                port=UNDERLAY_PORT,
+                ttl=8,
+                **kw,
+            )
+            (o_sent, o_recv), (u_sent, u_recv) = over.result(), under.result()
+        self.report.mcast = {"overlay": [o_sent, *o_recv], "underlay": [u_sent, *u_recv]}
+        table = Table("path", "receiver", "received", "from", title=f"multicast {MCAST_GROUP}")
+        for path, rows in (("overlay", o_recv), ("underlay", u_recv)):
+            for r in rows:
+                sources = ", ".join(r["sources"]) or "-"
+                table.add_row(path, str(r["node"]), f"{r['distinct']}/{MCAST_COUNT}", sources)
+        self.console.print(table)
+        want = {lab.overlay_ip(sender): MCAST_COUNT}
+        problems = [
+            f"{r['node']} got {r['distinct']}/{MCAST_COUNT} over the overlay"
+            for r in o_recv
+            if r["distinct"] != MCAST_COUNT or r["sources"] != want
+        ]
+        problems += [
+            f"{r['node']} got {r['received']} over the underlay"
+            for r in u_recv
+            if r["node"] != "r" and r["received"]
+        ]
+        router = u_recv[-1]
+        if o_sent["sent"] != MCAST_COUNT or u_sent["sent"] != MCAST_COUNT:
+            problems.append(f"sent only {o_sent['sent']}/{u_sent['sent']} of {MCAST_COUNT}")
+        if router["distinct"] != MCAST_COUNT:
+            problems.append(f"the router saw {router['distinct']} of the underlay stream")
+        if problems:
+            raise _StepFailed("; ".join(problems))
+        return (
+            f"{MCAST_COUNT} datagrams from {sender}: all at {', '.join(others)} over the overlay, "
+            f"none over the underlay (the router saw all {MCAST_COUNT} and routed none)"
+        )
+
+    def crash(self) -> str:
+        code = self.ov.kill(SUPERNODE)
+        t_kill = time.monotonic()
+        pairs = list(permutations(self.first, 2))
+        with ThreadPoolExecutor(len(pairs)) as pool:
+            got = list(pool.map(lambda p: self.ov.ping(*p, count=CRASH_PINGS, interval=0.1), pairs))
+        self.report.crash_pings = {f"{a}>{b}": n for (a, b), n in zip(pairs, got, strict=True)}
+        lost = {k: n for k, n in self.report.crash_pings.items() if n < CRASH_PINGS}
+        if lost:
+            raise _StepFailed(f"echo replies after the crash: {lost} of {CRASH_PINGS}")
+        still = [f"{a}>{b}" for a, b in pairs if self.ov.path(a, b) != "direct"]
+        if still:
+            raise _StepFailed(f"paths no longer direct: {', '.join(still)}")
+        return (
+            f"{SUPERNODE} killed (exit {code}); in the {time.monotonic() - t_kill:.1f} s after, "
+            f"{len(pairs)} pairs x {CRASH_PINGS} pings: all answered, paths still direct"
+        )
+
+    def failover(self) -> str:
+        for edge in self.first:
+            self.ov.wait_current(edge, STANDBY, timeout=FAILOVER_TIMEOUT)
+        return f"{' '.join(self.first)} now use {STANDBY} ({self.lab.supernode_endpoint(STANDBY)})"
+
+    def join(self) -> str:
+        late = self.late
+        self.ov.start_edge(late)
+        self.ov.wait_registered([late], supernode=STANDBY)
+        everyone = [*self.first, late]
+        pairs = [p for p in permutations(everyone, 2) if late in p]
+        with ThreadPoolExecutor(len(pairs)) as pool:
+            for f in [pool.submit(self.ov.wait_ping, a, b) for a, b in pairs]:
+                f.result()
+        for other in self.first:
+            self.ov.wait_path(late, other, "direct")
+        return (
+            f"{late} started now, registered at {STANDBY}, pings {' '.join(self.first)} "
+            "and is pinged back, direct paths"
+        )
+
+
+def run_on(
+    lab: Lab,
+    console: Console,
+    report: DemoReport | None = None,
+    log_dir: Path | None = None,
+) -> DemoReport:
+    """The demo's steps on a lab that is up (at least 3 edges, with standby); the last edge's
+    edge is started only in the final step. The overlay's processes are stopped at the end.
+    Logs go to `log_dir` (default: a new temp dir)."""
+    report = report or DemoReport()
+    report.run_id = lab.run_id
+    demo = Demo(lab, console, report, log_dir)
+    steps = [
+        ("overlay up", demo.start),
+        ("unicast mesh", demo.mesh),
+        ("direct paths", demo.direct),
+        ("multicast", demo.multicast),
+        ("supernode crash", demo.crash),
+        ("failover to the standby", demo.failover),
+        (f"new edge {demo.late} joins", demo.join),
+    ]
+    try:
+        for name, body in steps:
+            demo.step(name, body)
+    except _StepFailed:
+        for node in demo.ov.procs:
+            tail = demo.ov.log_tail(node, 8)
+            if tail:
+                console.print(f"[dim]--- {demo.ov.log_path(node)} (end)\n{tail}[/dim]")
+    finally:
+        demo.ov.stop_all()
+    return report
+
+
+def run(
+    console: Console, *, edges: int = 3, state_dir: Path | None = DEFAULT_STATE_DIR
+) -> DemoReport:
+    """Build a lab (`edges` edges, a spare edge host, a standby), run the demo on it, tear it
+    down (also on Ctrl-C); returns what held. Logs are kept only when a check failed."""
+    report = DemoReport()
+    t0 = time.monotonic()
+    try:
+        with Lab(edges + 1, standby=True, state_dir=state_dir) as lab:
+            console.print(
+                f"lab [bold]{lab.run_id}[/bold]: router without multicast routing, supernode host "
+                f"{lab.underlay_ip(SUPERNODE)}, standby {lab.underlay_ip(STANDBY)}, edges "
+                + ", ".join(f"{e} {lab.underlay_ip(e)}" for e in lab.edges)
+            )
+            run_on(lab, console, report)
+    except BaseException:  # Ctrl-C, SIGTERM: nothing failed, so no logs to keep
+        if report.log_dir is not None:
+            shutil.rmtree(report.log_dir, ignore_errors=True)
+        raise
+    report.seconds = time.monotonic() - t0
+    if report.ok and report.log_dir is not None:
+        shutil.rmtree(report.log_dir, ignore_errors=True)
+    return report
+
+
+def main(console: Console, state_dir: Path | None = DEFAULT_STATE_DIR) -> int:
+    report = run(console, state_dir=state_dir)
+    summary = Table("check", "result", "seconds", title=f"pyn2n demo, lab {report.run_id}")
+    for c in report.checks:
+        summary.add_row(
+            c.name, "[green]held[/green]" if c.ok else "[red]FAILED[/red]", f"{c.seconds:.1f}"
+        )
+    console.print(summary)
+    if report.ok:
+        console.print(f"[green bold]all held[/green bold] in {report.seconds:.1f} s; lab removed")
+        return 0
+    console.print(
+        f"[red bold]failed[/red bold] after {report.seconds:.1f} s; lab removed, "
+        f"logs kept in {report.log_dir}"
+    )
+    return 1

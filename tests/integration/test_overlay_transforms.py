@@ -1,0 +1,206 @@
+"""Every transform (-A1..-A5 with -k), compression (-z1 LZO, -z2 zstd) and header encryption (-H)
+end to end through real pyn2n processes in a lab: ping both ways and a 1 MB TCP transfer whose
+SHA-256 must match. Each configuration runs as its own community (one pair of edges each) on one
+supernode, all at once.
+
+Run as a script, this file is the TCP helper the tests start in the lab's namespaces:
+`sink PORT` prints "ready", takes one connection and prints {"bytes", "sha256"} of what came;
+`source IP PORT NBYTES` sends `payload(NBYTES)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyn2n.lab import Lab
+from pyn2n.lab.overlay import Overlay, spawn
+
+pytestmark = pytest.mark.root
+
+TRANSFER_BYTES = 1 << 20
+TCP_PORT = 5201
+
+# community name -> edge flags (both edges of the pair use them)
+CONFIGS: dict[str, list[str]] = {
+    "null": ["-A1"],
+    "twofish": ["-A2", "-k", "key-twofish"],
+    "aes": ["-A3", "-k", "key-aes"],
+    "chacha20": ["-A4", "-k", "key-chacha20"],
+    "speck": ["-A5", "-k", "key-speck"],
+    "lzo": ["-z1"],
+    "zstd-aes": ["-z2", "-A3", "-k", "key-zstd"],
+}
+HE_CONFIGS: dict[str, list[str]] = {
+    "hidden-aes": ["-H", "-A3", "-k", "key-he-aes"],
+    "hidden-speck-lzo": ["-H", "-A5", "-k", "key-he-speck", "-z1"],
+}
+
+
+def payload(n: int) -> bytes:
+    """Compressible but not constant, so compression is used and a reordering would show."""
+    line = b"%08d pyn2n overlay transfer, the quick brown fox jumps over the lazy dog\n"
+    out = b"".join(line % i for i in range(n // len(line % 0) + 1))
+    return out[:n]
+
+
+def sink(port: int) -> int:
+    with socket.create_server(("0.0.0.0", port)) as server:
+        server.settimeout(60)
+        print("ready", flush=True)
+        conn, _ = server.accept()
+        digest, total = hashlib.sha256(), 0
+        with conn:
+            conn.settimeout(60)
+            while chunk := conn.recv(65536):
+                digest.update(chunk)
+                total += len(chunk)
+    print(json.dumps({"bytes": total, "sha256": digest.hexdigest()}), flush=True)
+    return 0
+
+
+def source(ip: str, port: int, n: int) -> int:
+    with socket.create_connection((ip, port), timeout=60) as conn:
+        conn.sendall(payload(n))
+    return 0
+
+
+def transfer(lab: Lab, src: str, dst: str, n: int = TRANSFER_BYTES) -> dict[str, Any]:
+    """Send n bytes over TCP from edge src to edge dst's overlay address; the sink's report."""
+    proc = spawn(
+        lab,
+        dst,
+        [sys.executable, __file__, "sink", str(TCP_PORT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.stderr
+        sent = lab.run(
+            src,
+            [sys.executable, __file__, "source", lab.overlay_ip(dst), str(TCP_PORT), str(n)],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert sent.returncode == 0, f"{src}->{dst}: {sent.stderr}"
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        return dict(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        if proc.poll() is None:
+            lab.stop(proc)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def start_pairs(
+    ov: Overlay, configs: dict[str, list[str]], first: int = 1
+) -> dict[str, tuple[str, str]]:
+    """One community per configuration, two edges each (e<first>, e<first+1>, ...)."""
+    pairs = {}
+    for i, (community, flags) in enumerate(configs.items()):
+        a, b = f"e{first + 2 * i}", f"e{first + 2 * i + 1}"
+        ov.start_edge(a, flags, community=community)
+        ov.start_edge(b, flags, community=community)
+        pairs[community] = (a, b)
+    return pairs
+
+
+def check_pair(ov: Overlay, a: str, b: str) -> tuple[int, int, dict[str, Any]]:
+    # 60 s: up to 18 Python processes start together on 2 cores
+    ov.wait_ping(a, b, timeout=60)
+    ov.wait_ping(b, a, timeout=60)
+    return (
+        ov.ping(a, b, count=3, interval=0.05),
+        ov.ping(b, a, count=3, interval=0.05),
+        transfer(ov.lab, a, b),
+    )
+
+
+def run_pairs(
+    ov: Overlay, pairs: dict[str, tuple[str, str]]
+) -> dict[str, tuple[int, int, dict[str, Any]]]:
+    with ThreadPoolExecutor(len(pairs)) as pool:
+        futures = {name: pool.submit(check_pair, ov, a, b) for name, (a, b) in pairs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def assert_transfers(results: dict[str, tuple[int, int, dict[str, Any]]]) -> None:
+    want = {"bytes": TRANSFER_BYTES, "sha256": hashlib.sha256(payload(TRANSFER_BYTES)).hexdigest()}
+    for name, (there, back, got) in results.items():
+        assert (there, back) == (3, 3), f"{name}: echo replies {there}/3 and {back}/3"
+        assert got == want, f"{name}: the 1 MB transfer arrived as {got}"
+
+
+def test_every_transform_and_compression_end_to_end(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    lab = make_lab(2 * len(CONFIGS) + 2)
+    ov = Overlay(lab, log_dir=tmp_path).start(edges=[])
+    pairs = start_pairs(ov, CONFIGS)
+    # a pair whose keys differ: both registered, datagrams arrive and are deciphered (to garbage),
+    # nothing gets through
+    wa, wb = f"e{2 * len(CONFIGS) + 1}", f"e{2 * len(CONFIGS) + 2}"
+    ov.start_edge(wa, ["-A3", "-k", "right-key"], community="wrongkey")
+    ov.start_edge(wb, ["-A3", "-k", "wrong-key"], community="wrongkey")
+
+    assert_transfers(run_pairs(ov, pairs))
+    for name, (a, _) in pairs.items():
+        transop = {r["type"]: r for r in ov.ctl(a, "packetstats")}["transop"]
+        # 1 MB in frames of at most the MTU (1290) went through the transform
+        assert transop["tx_pkt"] > TRANSFER_BYTES // 1290 and transop["rx_pkt"] > 0, (name, transop)
+
+    ov.wait_registered([wa, wb], community="wrongkey")
+    rx_before = transop_rx(ov, wb)
+    assert ov.ping(wa, wb, count=3, interval=0.2) == 0
+    assert transop_rx(ov, wb) > rx_before
+    ov.check_alive()
+
+
+def transop_rx(ov: Overlay, edge: str) -> int:
+    return int({r["type"]: r for r in ov.ctl(edge, "packetstats")}["transop"]["rx_pkt"])
+
+
+def test_header_encryption_with_a_community_file(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    lab = make_lab(2 * len(HE_CONFIGS) + 1)
+    ov = Overlay(lab, communities=list(HE_CONFIGS), community_file=True, log_dir=tmp_path).start(
+        edges=[]
+    )
+    pairs = start_pairs(ov, HE_CONFIGS)
+    community, (a, b) = next(iter(pairs.items()))
+    ov.wait_registered([a, b], supernode="sn", community=community)
+    # The community is now locked to header encryption (the first decodable datagram decides,
+    # as in n2n): an edge with the right key but without -H must not get in.
+    plain = f"e{2 * len(HE_CONFIGS) + 1}"
+    ov.start_edge(plain, [f for f in HE_CONFIGS[community] if f != "-H"], community=community)
+
+    assert_transfers(run_pairs(ov, pairs))
+    for name, (x, y) in pairs.items():
+        assert {x, y} <= set(ov.registered("sn", name)), name
+    # the plain edge has been trying (REGISTER_SUPER every 2 s while unanswered) all along
+    ov.wait(lambda: ov.drops("sn").get("he_plaintext", 0) > 0, "he_plaintext drops")
+    assert plain not in ov.registered("sn", community)
+    assert ov.ping(plain, a, count=2) == 0
+    ov.check_alive()
+
+
+if __name__ == "__main__":
+    role, *rest = sys.argv[1:]
+    if role == "sink":
+        sys.exit(sink(int(rest[0])))
+    sys.exit(source(rest[0], int(rest[1]), int(rest[2])))
