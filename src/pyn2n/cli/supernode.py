@@ -102,7 +102,9 @@ def _main(argv: list[str]) -> int:
             log.error("community file not reloaded, the old one stays: %s", exc)
 
     control = Control(
-        on_verbose=trace_to_logging, on_reload=reload if args.community_file else None
+        trace_level=args.verbosity,
+        on_verbose=trace_to_logging,
+        on_reload=reload if args.community_file else None,
     )
     mgmt = Management(node, role="supernode", password=config.mgmt_password, control=control)
 
