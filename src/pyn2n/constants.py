@@ -107,3 +107,7 @@ MSG_TYPE_RE_REGISTER_SUPER = 12
 # §7.6 federation: supernodes learned from an ACK list count as this many seconds old (they get a
 # REGISTER_SUPER at the next round and stay out of ACK lists until they answer)
 LAST_SEEN_SN_NEW = LAST_SEEN_SN_INACTIVE - 3 * RE_REG_AND_PURGE_FREQUENCY
+
+# pyn2n extension: fast-path negotiation between pyn2n edges (core/fastpath.py); n2n itself uses
+# packet codes 0..12 and drops unknown ones
+MSG_TYPE_PYN2N_FASTPATH = 20

@@ -36,7 +36,9 @@ def test_pure_layers_exist() -> None:
 @pytest.mark.parametrize("path", _pure_files(), ids=lambda p: str(p.relative_to(PKG)))
 def test_no_io_imports(path: Path) -> None:
     bad = _imports(path) & (FORBIDDEN | {"__import__"})
-    assert not bad, f"{path.relative_to(PKG)} imports {sorted(bad)}: pass time/randomness in instead"
+    assert not bad, (
+        f"{path.relative_to(PKG)} imports {sorted(bad)}: pass time/randomness in instead"
+    )
 
 
 def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 Start-up follows n2n (§7.1): the TAP is created at once with the edge's MAC and MTU (frames are
 dropped by the core until the first registration); its address is set now (`-a`) or when the
 supernode assigns one (auto-IP). SIGINT/SIGTERM: UNREGISTER_SUPER, TAP removed, exit 0.
+Unless `--no-fastpath`, the TAP is opened with virtio headers for the fast path (docs/fastpath.md).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def build_config(args: EdgeArgs) -> EdgeConfig:
             selection=args.selection,
             desc=(args.desc or socket.gethostname())[:15],
             mgmt_password=args.mgmt_password,
+            fastpath=args.fastpath,
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -74,6 +76,8 @@ def _main(argv: list[str]) -> int:
     setup_logging(args.verbosity)
     config = build_config(args)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
+    from pyn2n.core.fastpath import tap_gso_max_size
+    from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.loop import EventLoop
     from pyn2n.io.netconf import configure_tap, mac_text
     from pyn2n.io.tap import TapDevice
@@ -97,14 +101,20 @@ def _main(argv: list[str]) -> int:
             f"-t {args.mgmt_port}: management port busy ({exc.strerror}); pick another with -t"
         ) from None
     try:
-        tap = TapDevice.open(args.device)
+        # the fast path reads and writes frames with virtio headers (TSO super-frames)
+        tap = TapDevice.open(args.device, vnet_hdr=config.fastpath)
     except OSError as exc:
         raise UsageError(
             f"-d {args.device}: cannot create the TAP device ({exc.strerror}); "
             "run as root (CAP_NET_ADMIN) with /dev/net/tun present"
         ) from None
     address = f"{config.ip}/{config.prefix}" if config.ip else None
-    configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu)
+    gso_max = None
+    if node.fastpath is not None:
+        gso_max = tap_gso_max_size(
+            node.fastpath.segment, min(UDP_MAX_SEGMENTS, UDP_MAX_PAYLOAD // node.fastpath.segment)
+        )
+    configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
     log.info(
         "edge %s: community %r, TAP %s mac %s %s, UDP port %d, supernodes %s",
         config.desc,
@@ -116,7 +126,7 @@ def _main(argv: list[str]) -> int:
         ", ".join(f"{h}:{p}" for h, p in config.supernodes),
     )
 
-    control = Control(on_verbose=trace_to_logging)
+    control = Control(trace_level=args.verbosity, on_verbose=trace_to_logging)
     mgmt = Management(node, role="edge", password=config.mgmt_password, control=control)
 
     def on_event(event: Event) -> None:

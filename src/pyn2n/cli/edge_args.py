@@ -49,6 +49,7 @@ class EdgeArgs:
     selection: str = "load"
     tos: int | None = None
     pmtu_discovery: bool = False
+    fastpath: bool = True  # pyn2n: negotiate the fast path with other pyn2n edges
     verbosity: int = 2
     extras: dict[str, str] = field(default_factory=dict)
 
@@ -156,6 +157,13 @@ def build_parser() -> Parser:
     a("--select-mac", action="store_true", help="choose the supernode with the lowest MAC")
     a("-T", dest="tos", metavar="TOS", help="IP TOS of the UDP socket (decimal or 0x..)")
     a("-D", dest="pmtu", action="store_true", help="enable path-MTU discovery")
+    a(
+        "--no-fastpath",
+        dest="no_fastpath",
+        action="store_true",
+        help="pyn2n: no fast path (whole TCP super-frames, AEAD) to other pyn2n edges; "
+        "standard n2n PACKETs only",
+    )
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
@@ -279,6 +287,7 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     if ns.tos is not None:
         out.tos = _int(ns.tos, "-T", 0, 255, "the TOS")
     out.pmtu_discovery = ns.pmtu
+    out.fastpath = not ns.no_fastpath
     out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
     return out
 

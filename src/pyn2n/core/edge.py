@@ -27,6 +27,11 @@ QUERY_PEER, whose PEER_INFO answer leads to direct REGISTERs; a REGISTER_ACK mak
 known. Broadcast and multicast go to the supernode in one PACKET (to every known peer while no
 supernode answers). Payload: compression (only if strictly smaller), then the transform.
 
+Fast path (pyn2n extension, `config.fastpath`, see `core/fastpath.py`): frames from a TAP with
+virtio headers come in through `receive_vnet_frame`; unicast to a peer that negotiated the fast
+path leaves as whole super-frames (`gso_datagrams_to_send`, `vnet_frames_to_write`), everything
+else is cut into plain frames and takes the standard path below.
+
 Hot path: `receive_frame` and the PACKET branch of `receive_datagram` use the wire fast-path
 functions, precomputed community bytes and plain counters; no dataclass, log line or Event per
 frame.
@@ -84,6 +89,7 @@ from pyn2n.constants import (
     EDGE_MAX_PEERS,
     EDGE_MAX_SUPERNODES,
     MAC_LEARNING_EXPIRE,
+    MSG_TYPE_PYN2N_FASTPATH,
     N2N_AUTH_ID_TOKEN_SIZE,
     N2N_AUTH_SIMPLE_ID,
     N2N_AUTH_USER_PASSWORD,
@@ -104,6 +110,16 @@ from pyn2n.constants import (
 )
 from pyn2n.core.api import Addr, Event, MgmtError
 from pyn2n.core.edge_config import EdgeConfig
+from pyn2n.core.fastpath import (
+    FAST_MAGIC,
+    HELLO_OFFER,
+    REFUSE_DISABLED,
+    FastPath,
+    aead_for_transform,
+    decode_hello,
+    refusal,
+    to_plain_frames,
+)
 from pyn2n.core.peers import NO_SOCK, Peer, PeerTable
 from pyn2n.core.secure import HeaderCrypto, Received, verify_stamp
 from pyn2n.core.selection import NULL_MAC, Supernode, SupernodeList
@@ -277,6 +293,7 @@ class Edge:
         self.config = config
         self._rng = rng
         self._wall_clock = wall_clock
+        self._fast: FastPath | None = None
         self.mac: bytes = config.mac_bytes or _random_mac(rng)
         self.ip: str | None = config.ip
         self.prefix: int = config.prefix
@@ -355,6 +372,21 @@ class Edge:
         self._out: list[tuple[bytes, Addr]] = []
         self._frames: list[bytes] = []
         self._events: list[Event] = []
+        if config.fastpath:
+            self._fast = FastPath(
+                mac=self.mac,
+                community20=self._community20,
+                passphrase=config.key,
+                aead=aead_for_transform(self._tid),
+                peers=self.peers,
+                p2p_fresh=self._p2p_fresh,
+                rng=rng,
+                send_hello=self._send_sealed,
+                send_datagram=self._out_append,
+                drops=self.drops,
+                routing_hosts=self.hosts if self._routing else None,
+            )
+            self._fast.ip4 = self._ip4
 
     # ================================================================ contract outputs
 
@@ -365,6 +397,29 @@ class Edge:
     def frames_to_write(self) -> list[bytes]:
         out, self._frames = self._frames, []
         return out
+
+    # fast path outputs (empty without `config.fastpath`)
+
+    def gso_datagrams_to_send(self) -> list[tuple[bytes, int, Addr]]:
+        """(buffer, segment size, addr): datagrams of `segment size` bytes back to back, for one
+        UDP_SEGMENT send each (the last datagram may be shorter)."""
+        fast = self._fast
+        if fast is None or not fast.gso_out:
+            return []
+        out, fast.gso_out = fast.gso_out, []
+        return out
+
+    def vnet_frames_to_write(self) -> list[bytes]:
+        """Frames from fast-path peers, each behind its virtio_net_hdr (for a IFF_VNET_HDR TAP)."""
+        fast = self._fast
+        if fast is None or not fast.frames:
+            return []
+        out, fast.frames = fast.frames, []
+        return out
+
+    @property
+    def fastpath(self) -> FastPath | None:
+        return self._fast
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -384,6 +439,10 @@ class Edge:
             t = min(t, self._last_purge_known + PURGE_REGISTRATION_FREQ)
         if self._routing:
             t = min(t, self._last_purge_hosts + SWEEP_TIME)
+        if self._fast is not None:
+            fast_t = self._fast.get_timer()
+            if fast_t is not None:
+                t = min(t, fast_t)
         return t
 
     # ================================================================ timers
@@ -404,6 +463,8 @@ class Edge:
         self._update_supernode_reg(now)
         self._purge(now)
         self._sort_supernodes(now)
+        if self._fast is not None:
+            self._fast.handle_timer(now)
 
     def _bootstrap_ping(self, now: float) -> None:
         self._send_pings(self.sns.ping_targets(NUMBER_SN_PINGS_INITIAL, self._rng), now)
@@ -542,6 +603,32 @@ class Edge:
             return
         self._send_frame(frame, group, now)
 
+    def receive_vnet_frame(self, data: bytes, now: float) -> None:
+        """A frame read from a TAP opened with IFF_VNET_HDR: virtio_net_hdr + Ethernet frame,
+        maybe a GSO super-frame or one whose checksum is still to be filled in."""
+        fast = self._fast
+        if (
+            fast is not None
+            and fast.tx
+            and len(data) >= 24
+            and not data[10] & 1
+            and fast.send(data, now)
+        ):
+            return
+        if fast is not None and not data[10] & 1:
+            fast.std_unicast += 1  # (many such frames turn the TAP offloads off)
+        if data[0] & 1 or data[1]:
+            # NEEDS_CSUM or GSO: the standard path carries finished frames only
+            try:
+                frames = to_plain_frames(data)
+            except ValueError:
+                self.drops["tap_offload"] += 1
+                return
+            for frame in frames:
+                self.receive_frame(frame, now)
+        else:
+            self.receive_frame(data[10:], now)
+
     def _send_frame(self, frame: bytes, group: int, now: float) -> None:
         """n2n `edge_send_packet2net` + `send_packet`."""
         if not self._routing:
@@ -632,6 +719,9 @@ class Edge:
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """A datagram from the edge's UDP socket (n2n `process_udp`)."""
+        fast = self._fast
+        if fast is not None and data and data[0] == FAST_MAGIC and fast.receive(data, addr, now):
+            return
         try:
             if self._secure is not None:
                 opened = self._secure.open(data)
@@ -751,6 +841,14 @@ class Edge:
                     self.drops["hosts_full"] += 1
         self._frames.append(frame)
 
+    def receive_gro(self, buf: bytes, segment: int, addr: Addr, now: float) -> None:
+        """A UDP_GRO read: datagrams of `segment` bytes from `addr` back to back."""
+        if self._fast is not None:
+            self._fast.receive_gro(buf, segment, addr, now, self.receive_datagram)
+            return
+        for off in range(0, len(buf), segment):
+            self.receive_datagram(buf[off : off + segment], addr, now)
+
     def _decompress(self, comp: int, data: bytes) -> bytes | None:
         """Everyone decompresses whatever a peer chose (n2n), so one decompressor per id."""
         method = self._decompressors.get(comp)
@@ -768,6 +866,9 @@ class Edge:
             return None
 
     def _rx_control(self, data: bytes, addr: Addr, now: float, stamp: int | None) -> None:
+        if len(data) > 3 and data[3] & 0x1F == MSG_TYPE_PYN2N_FASTPATH:
+            self._rx_fast_hello(data, addr, now, stamp)
+            return
         common, msg, _end = decode_with_end(data)
         if data[4:24] != self._community20:
             self.drops["unknown_community"] += 1
@@ -805,6 +906,27 @@ class Edge:
             return True
         self.drops["replay"] += 1
         return False
+
+    def _rx_fast_hello(self, data: bytes, addr: Addr, now: float, stamp: int | None) -> None:
+        """Fast-path negotiation from another pyn2n edge (core/fastpath.py)."""
+        if data[4:24] != self._community20:
+            self.drops["unknown_community"] += 1
+            return
+        hello = decode_hello(data)
+        if hello is None:
+            self.drops["decode"] += 1
+            return
+        if not self._stamp_ok(hello.src, stamp, MSG_TYPE_PYN2N_FASTPATH, now):
+            return
+        if self.last_sup is None:
+            self.drops["not_registered"] += 1
+            return
+        if self._fast is not None:
+            self._fast.on_hello(data, addr, now)
+        elif hello.kind == HELLO_OFFER and hello.dst == self.mac and self._allow_p2p:
+            self._send_sealed(refusal(self._community20, self.mac, hello, REFUSE_DISABLED), addr)
+        else:
+            self.drops["unexpected_type"] += 1
 
     # -- peer messages -------------------------------------------------------------------------
 
@@ -958,6 +1080,8 @@ class Edge:
             peer.rtt = now - peer.reg_sent
             peer.reg_sent = None
         self._peer_event(PEER_ADD_P2P, peer)
+        if self._fast is not None:
+            self._fast.peer_up(peer, now)
 
     # -- supernode messages --------------------------------------------------------------------
 
@@ -1131,6 +1255,15 @@ class Edge:
             data = self._secure.seal(data)
         self._out.append((data, addr))
 
+    def _send_sealed(self, data: bytes, addr: Addr) -> None:
+        """Queue an already encoded message, header-encrypted with -H."""
+        if self._secure is not None:
+            data = self._secure.seal(data)
+        self._out.append((data, addr))
+
+    def _out_append(self, data: bytes, addr: Addr) -> None:
+        self._out.append((data, addr))
+
     def _send_register(self, addr: Addr, mac: bytes, cookie: int, now: float) -> None:
         """REGISTER to a peer or (cookie FORWARDED) to the supernode for relay; none with -S1."""
         if not self._allow_p2p or addr[1] == 0:
@@ -1186,6 +1319,8 @@ class Edge:
         else:
             self._ip4 = ipaddress.IPv4Address(ip).packed
             self._ipint = int(ipaddress.IPv4Address(ip))
+        if self._fast is not None:
+            self._fast.ip4 = self._ip4
 
     def _peer_event(self, action: int, peer: Peer) -> None:
         self._events.append(
@@ -1273,9 +1408,17 @@ class Edge:
         ]
 
     def mgmt_packetstats(self, now: float) -> list[dict[str, Any]]:
+        # fast-path frames count as the wire frames they stand for (a super-frame: its segments)
+        fast_tx = fast_rx = 0
+        if self._fast is not None:
+            fast_tx, fast_rx = self._fast.tx_packets, self._fast.rx_packets
         return [
-            {"type": "transop", "tx_pkt": self.transop_tx, "rx_pkt": self.transop_rx},
-            {"type": "p2p", "tx_pkt": self.tx_p2p, "rx_pkt": self.rx_p2p},
+            {
+                "type": "transop",
+                "tx_pkt": self.transop_tx + fast_tx,
+                "rx_pkt": self.transop_rx + fast_rx,
+            },
+            {"type": "p2p", "tx_pkt": self.tx_p2p + fast_tx, "rx_pkt": self.rx_p2p + fast_rx},
             {"type": "super", "tx_pkt": self.tx_sup, "rx_pkt": self.rx_sup},
             {
                 "type": "super_broadcast",
@@ -1317,6 +1460,7 @@ class Edge:
                         "sockaddr": _fmt(peer.sock),
                         "preferred_sockaddr": _fmt(peer.preferred_sock),
                         "last_seen_age": round(now - peer.last_seen, 3),
+                        "fastpath": "off" if self._fast is None else self._fast.status(peer.mac),
                     }
                 )
         return rows

@@ -7,6 +7,8 @@ header_encryption, `-I` desc (also the username with `-J`), `-J` password, `-P`
 federation_pubkey, `-i` register_interval, `-r` allow_routing, `--drop-multicast`
 drop_multicast (`-E` is accepted and changes nothing: pyn2n carries multicast by default),
 `-S1` no_p2p, `--select-rtt`/`--select-mac` selection, `--management-password` mgmt_password.
+`fastpath` (pyn2n): negotiate the fast path with other pyn2n edges (core/fastpath.py); the CLI
+turns it on unless `--no-fastpath`, and then feeds TAP frames with virtio headers.
 Mistakes raise `ConfigError` naming the problem and the fix.
 """
 
@@ -69,6 +71,7 @@ class EdgeConfig:
     selection: str = "load"
     desc: str = ""
     mgmt_password: str = DEFAULT_MGMT_PASSWORD
+    fastpath: bool = False
 
     def __post_init__(self) -> None:
         self._check_community()

@@ -46,5 +46,9 @@ SO_RCVBUFFORCE = 33
 
 # <linux/udp.h>: segmentation offload (sender) and generic receive offload (receiver).
 SOL_UDP = 17
-UDP_SEGMENT = 103
-UDP_GRO = 104
+UDP_SEGMENT = 103  # cmsg value: u16 segment size
+UDP_GRO = 104  # cmsg value on merged reads: int segment size
+UDP_MAX_SEGMENTS = 64  # per UDP_SEGMENT send (include/linux/udp.h; newer kernels allow 128)
+UDP_MAX_PAYLOAD = 65507  # 65535 minus the IPv4 and UDP headers
+# TAP offloads the fast path turns on while it has peers
+TUN_F_FASTPATH = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6

@@ -3,6 +3,12 @@
 One thread, one `selectors.DefaultSelector` (epoll), non-blocking fds drained up to `batch` items per
 wake-up, then the node's outputs flushed. Stock asyncio datagram transports are 3x slower here
 (design.md "Runtime facts measured"), so the data path never goes through asyncio.
+
+An edge with the fast path (core/fastpath.py) runs on a TAP opened with `vnet_hdr=True`: frames
+are read with their virtio header (stripped here while no fast-path peer exists, so the standard
+path costs what it did). While the node's fast path carries data the loop keeps the socket's
+UDP_GRO on, and the TAP's TSO/checksum offloads too unless the fast path says that much traffic
+goes to peers without it (`FastPath.offload`); both go off again without a session.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from pyn2n.core.api import EdgeNode, Event, Node
+from pyn2n.io.linux import TUN_F_FASTPATH
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import UdpSocket
 
@@ -51,6 +58,10 @@ class EventLoop:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        # the edge's fast path, when its frames come with virtio headers
+        self._fast = getattr(node, "fastpath", None) if tap is not None and tap.vnet_hdr else None
+        self.offload_on = False  # TAP TSO/checksum offloads
+        self.gro_on = False
         self.flush = self._make_flush(node, udp, tap, on_event)
         self._selector.register(udp, selectors.EVENT_READ, self._make_udp_reader(node, udp, batch))
         if tap is not None:
@@ -72,12 +83,30 @@ class EventLoop:
         events = node.events
         frames_to_write = cast(EdgeNode, node).frames_to_write if tap is not None else None
         write_batch = tap.write_batch if tap is not None else None
+        fast = self._fast
+        if fast is not None and tap is not None:
+            gso_to_send = cast(Any, node).gso_datagrams_to_send
+            vnet_frames_to_write = cast(Any, node).vnet_frames_to_write
+            send_gso = udp.send_gso
+            write_vnet_batch = tap.write_vnet_batch
+            set_offload = self._set_offload
+
+            def flush_fast() -> None:
+                for buf, segment, addr in gso_to_send():
+                    send_gso(buf, segment, addr)
+                vnet_frames = vnet_frames_to_write()
+                if vnet_frames:
+                    write_vnet_batch(vnet_frames)
+                if fast.offload != self.offload_on or bool(fast.tx) != self.gro_on:
+                    set_offload(tap, udp, fast.offload, bool(fast.tx))
 
         def flush() -> None:
             """Hand everything the node has queued to the kernel (and its events to `on_event`)."""
             datagrams = datagrams_to_send()
             if datagrams:
                 send_batch(datagrams)
+            if fast is not None:
+                flush_fast()
             if frames_to_write is not None and write_batch is not None:
                 frames = frames_to_write()
                 if frames:
@@ -90,33 +119,82 @@ class EventLoop:
 
         return flush
 
+    def _set_offload(self, tap: TapDevice, udp: UdpSocket, tso: bool, gro: bool) -> None:
+        """TSO/checksum offloads on the TAP and UDP_GRO on the socket, for the fast path."""
+        if tso != self.offload_on:
+            self.offload_on = tso
+            with contextlib.suppress(OSError):  # refused: super-frames just never appear
+                tap.set_offload(TUN_F_FASTPATH if tso else 0)
+        if gro != self.gro_on:
+            self.gro_on = gro
+            udp.set_gro(gro)
+
     def _make_udp_reader(self, node: Node, udp: UdpSocket, batch: int) -> Callable[[], None]:
         recv_batch = udp.recv_batch
         receive_datagram = node.receive_datagram
         clock = self._clock
         flush = self.flush
+        if self._fast is None:
 
-        def on_udp() -> None:
+            def on_udp() -> None:
+                now = clock()
+                for data, addr in recv_batch(batch):
+                    receive_datagram(data, addr, now)
+                flush()
+
+            return on_udp
+
+        recv_gro_batch = udp.recv_gro_batch
+        receive_gro = cast(Any, node).receive_gro
+
+        def on_udp_fast() -> None:
             now = clock()
-            for data, addr in recv_batch(batch):
-                receive_datagram(data, addr, now)
+            if udp.gro_reading:
+                for data, segment, addr in recv_gro_batch(batch):
+                    if segment and len(data) > segment:
+                        receive_gro(data, segment, addr, now)
+                    else:
+                        receive_datagram(data, addr, now)
+            else:
+                for data, addr in recv_batch(batch):
+                    receive_datagram(data, addr, now)
             flush()
 
-        return on_udp
+        return on_udp_fast
 
     def _make_tap_reader(self, node: Node, tap: TapDevice, batch: int) -> Callable[[], None]:
         read_batch = tap.read_batch
         receive_frame = cast(EdgeNode, node).receive_frame
         clock = self._clock
         flush = self.flush
+        if not tap.vnet_hdr:
 
-        def on_tap() -> None:
+            def on_tap() -> None:
+                now = clock()
+                for frame in read_batch(batch):
+                    receive_frame(frame, now)
+                flush()
+
+            return on_tap
+
+        receive_vnet_frame = cast(Any, node).receive_vnet_frame
+        fast = self._fast
+
+        def on_vnet_tap() -> None:
             now = clock()
-            for frame in read_batch(batch):
-                receive_frame(frame, now)
+            frames = read_batch(batch)
+            if fast is not None and fast.tx:
+                for data in frames:
+                    receive_vnet_frame(data, now)
+            else:
+                for data in frames:
+                    if data[0] & 1 or data[1]:  # NEEDS_CSUM or GSO: cut by the node
+                        receive_vnet_frame(data, now)
+                    else:
+                        receive_frame(data[10:], now)
             flush()
 
-        return on_tap
+        return on_vnet_tap
 
     def _drain_wake(self) -> None:
         try:

@@ -47,8 +47,10 @@ def configure_tap(
     ipv4: str | None = None,
     mtu: int = DEFAULT_MTU,
     up: bool = True,
+    gso_max_size: int | None = None,
 ) -> None:
-    """Set MAC, MTU, an IPv4 address ("198.19.0.1/24") and bring `name` up.
+    """Set MAC, MTU, an IPv4 address ("198.19.0.1/24") and bring `name` up; `gso_max_size`
+    bounds the GSO super-frames the kernel hands out (the fast path keeps them in one send).
 
     Adding an address the interface already has is not an error, so this can be called again.
     """
@@ -58,6 +60,8 @@ def configure_tap(
         settings: dict[str, object] = {"mtu": mtu}
         if mac is not None:
             settings["address"] = mac_text(mac)
+        if gso_max_size is not None:
+            settings["gso_max_size"] = gso_max_size
         ipr.link("set", index=idx, **settings)
         if iface is not None:
             try:

@@ -3,7 +3,9 @@
 Each `read()` returns one Ethernet frame (no packet-info prefix: IFF_NO_PI). With `vnet_hdr=True`
 every frame read or written starts with a 10-byte struct virtio_net_hdr, which lets the kernel hand
 out and accept 64 KiB GSO super-frames once `set_offload()` enables them (design.md "Runtime facts
-measured"). The device exists while the fd is open: `close()` removes it.
+measured"); `write_batch` then puts a zero header (no offload work) in front of plain frames and
+`write_vnet_batch` writes frames that carry their own. The device exists while the fd is open:
+`close()` removes it.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from pyn2n.io.linux import (
     VIRTIO_NET_HDR_LEN,
 )
 
+_ZERO_VNET_HDR = bytes(VIRTIO_NET_HDR_LEN)
+
 
 class TapDevice:
     """An open TAP interface. Build it with `TapDevice.open()`."""
 
-    __slots__ = ("_fd", "bufsize", "name", "vnet_hdr", "write_errors")
+    __slots__ = ("_fd", "bufsize", "name", "offload", "vnet_hdr", "write_errors")
 
     def __init__(self, fd: int, name: str, vnet_hdr: bool, bufsize: int) -> None:
         self._fd = fd
@@ -39,6 +43,7 @@ class TapDevice:
         # One read never returns more than this; a larger frame would be truncated by the kernel.
         self.bufsize = bufsize
         self.write_errors = 0
+        self.offload = 0  # TUN_F_* flags in force
 
     @classmethod
     def open(
@@ -78,6 +83,7 @@ class TapDevice:
             raise ValueError("offloads need a TAP opened with vnet_hdr=True")
         fcntl.ioctl(self._fd, TUNSETVNETHDRSZ, struct.pack("i", vnet_hdr_size))
         fcntl.ioctl(self._fd, TUNSETOFFLOAD, flags)
+        self.offload = flags
 
     def fileno(self) -> int:
         return self._fd
@@ -111,6 +117,17 @@ class TapDevice:
         return True
 
     def write_batch(self, frames: list[bytes]) -> None:
+        """Plain Ethernet frames (on a vnet_hdr TAP each gets a zero virtio header)."""
+        write, fd = os.write, self._fd
+        zero = _ZERO_VNET_HDR if self.vnet_hdr else None
+        for frame in frames:
+            try:
+                write(fd, frame if zero is None else zero + frame)
+            except OSError:
+                self.write_errors += 1
+
+    def write_vnet_batch(self, frames: list[bytes]) -> None:
+        """Frames that start with their own virtio_net_hdr (a vnet_hdr TAP only)."""
         write, fd = os.write, self._fd
         for frame in frames:
             try:

@@ -4,11 +4,18 @@
 per 1400-byte datagram against about 2.2 µs for `recvfrom_into` a reused buffer plus the `bytes`
 copy the node needs anyway. Sends never raise: local refusals (full buffer, no route, ICMP-induced
 ECONNREFUSED, firewall EPERM) are counted as drops, the way a lossy link behaves.
+
+For the fast path (core/fastpath.py): `send_gso` hands the kernel many equal datagrams in one
+`sendmsg` with a UDP_SEGMENT control message (falling back to one `sendto` each where the kernel
+refuses); with `set_gro(True)` the kernel may merge datagrams of one flow, so `recv_gro_batch`
+reads with `recvmsg` and returns each read's segment size from its UDP_GRO control message.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
+import struct
 
 from pyn2n.constants import N2N_PKT_BUF_SIZE
 from pyn2n.io.linux import (
@@ -17,11 +24,21 @@ from pyn2n.io.linux import (
     IP_PMTUDISC_DONT,
     SO_RCVBUFFORCE,
     SO_SNDBUFFORCE,
+    SOL_UDP,
+    UDP_GRO,
+    UDP_MAX_PAYLOAD,
+    UDP_MAX_SEGMENTS,
+    UDP_SEGMENT,
 )
 
 Addr = tuple[str, int]
 
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+GRO_READ = 65536  # a merged read holds at most one IPv4 datagram's worth
+_GSO_REFUSED = frozenset((errno.EINVAL, errno.EIO, errno.EOPNOTSUPP, errno.ENOPROTOOPT))
+_GSO_GIVE_UP = 8  # refusals after which this socket stops trying UDP_SEGMENT
+_U16 = struct.Struct("=H")
+_INT = struct.Struct("=i")
 
 
 def _grow_buffer(sock: socket.socket, force_opt: int, plain_opt: int, size: int) -> int:
@@ -38,7 +55,17 @@ def _grow_buffer(sock: socket.socket, force_opt: int, plain_opt: int, size: int)
 class UdpSocket:
     """The node's one IPv4 UDP socket (n2n edges and supernodes use a single port each)."""
 
-    __slots__ = ("_sock", "bufsize", "rcvbuf", "recv_errors", "send_drops", "sndbuf")
+    __slots__ = (
+        "_gro_drain",
+        "_gso_refused",
+        "_sock",
+        "bufsize",
+        "gro",
+        "rcvbuf",
+        "recv_errors",
+        "send_drops",
+        "sndbuf",
+    )
 
     def __init__(
         self,
@@ -64,6 +91,9 @@ class UdpSocket:
         self.bufsize = bufsize
         self.send_drops = 0
         self.recv_errors = 0
+        self.gro = False
+        self._gro_drain = False
+        self._gso_refused = 0
 
     @property
     def local_port(self) -> int:
@@ -119,6 +149,77 @@ class UdpSocket:
                 sendto(data, addr)
             except OSError:
                 self.send_drops += 1
+
+    # ---------------------------------------------------------------- fast path
+
+    @property
+    def gro_reading(self) -> bool:
+        """Reads must go through `recv_gro_batch` (GRO on, or merged datagrams still queued)."""
+        return self.gro or self._gro_drain
+
+    def set_gro(self, on: bool) -> bool:
+        """Let the kernel merge datagrams of a flow (UDP_GRO); False if it cannot."""
+        try:
+            self._sock.setsockopt(SOL_UDP, UDP_GRO, 1 if on else 0)
+        except OSError:
+            return False
+        if self.gro and not on:
+            self._gro_drain = True  # datagrams merged before this stay merged
+        self.gro = on
+        return True
+
+    def recv_gro_batch(self, max_n: int = 64) -> list[tuple[bytes, int, Addr]]:
+        """Up to `max_n` (data, segment size or 0 if not merged, sender) reads."""
+        recvmsg = self._sock.recvmsg
+        out: list[tuple[bytes, int, Addr]] = []
+        append = out.append
+        for _ in range(max_n):
+            try:
+                data, anc, _flags, addr = recvmsg(GRO_READ, 64)
+            except BlockingIOError:
+                self._gro_drain = False
+                break
+            except OSError:
+                self.recv_errors += 1
+                continue
+            seg = 0
+            for level, kind, value in anc:
+                if level == SOL_UDP and kind == UDP_GRO and len(value) >= 4:
+                    seg = _INT.unpack_from(value)[0]
+            append((data, seg, addr))
+        return out
+
+    def send_gso(self, buf: bytes, segment: int, addr: Addr) -> None:
+        """Send `buf` as datagrams of `segment` bytes (the last may be shorter)."""
+        view = memoryview(buf)
+        total = len(buf)
+        if self._gso_refused < _GSO_GIVE_UP:
+            step = segment * min(UDP_MAX_SEGMENTS, UDP_MAX_PAYLOAD // segment)
+            cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(segment))]
+            sendmsg = self._sock.sendmsg
+            off = 0
+            while off < total:
+                try:
+                    sendmsg([view[off : off + step]], cmsg, 0, addr)
+                except OSError as exc:
+                    if exc.errno not in _GSO_REFUSED:
+                        self.send_drops += 1
+                        off += step
+                        continue
+                    self._gso_refused += 1
+                    break  # the rest one by one
+                off += step
+            else:
+                return
+        else:
+            off = 0
+        sendto = self._sock.sendto
+        while off < total:
+            try:
+                sendto(view[off : off + segment], addr)
+            except OSError:
+                self.send_drops += 1
+            off += segment
 
     def close(self) -> None:
         self._sock.close()
