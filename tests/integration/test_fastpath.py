@@ -2,20 +2,10 @@
 `peers` rows, 20 MB TCP transfers whose SHA-256 must match — between two fast-path edges, towards
 and from an edge started with `--no-fastpath` while the sender's TAP offloads are on (so its TCP
 super-frames are cut in Python), and under 1 % loss on an underlay that segments.
-
-Run as a script, this file is the TCP helper the tests start in the lab's namespaces:
-`sink PORT` prints "ready", takes one connection and prints {"bytes", "sha256"} of what came;
-`source IP PORT NBYTES` sends `payload(NBYTES)`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
-import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +13,9 @@ from typing import Any
 import pytest
 
 from pyn2n.lab import Lab
-from pyn2n.lab.overlay import Overlay, spawn
+from pyn2n.lab.overlay import Overlay
+from pyn2n.lab.tcpcheck import expected
+from pyn2n.lab.tcpcheck import transfer as tcp_transfer
 
 pytestmark = pytest.mark.root
 
@@ -31,54 +23,8 @@ BIG = 20 << 20
 TCP_PORT = 5301
 
 
-def payload(n: int) -> bytes:
-    return random.Random(n).randbytes(n)
-
-
-def sink(port: int) -> int:
-    with socket.create_server(("0.0.0.0", port)) as server:
-        server.settimeout(60)
-        print("ready", flush=True)
-        conn, _ = server.accept()
-        digest, total = hashlib.sha256(), 0
-        with conn:
-            conn.settimeout(60)
-            while chunk := conn.recv(1 << 20):
-                digest.update(chunk)
-                total += len(chunk)
-    print(json.dumps({"bytes": total, "sha256": digest.hexdigest()}), flush=True)
-    return 0
-
-
-def source(ip: str, port: int, n: int) -> int:
-    with socket.create_connection((ip, port), timeout=60) as conn:
-        conn.sendall(payload(n))
-    return 0
-
-
 def transfer(lab: Lab, src: str, dst: str, n: int) -> dict[str, Any]:
-    """Send n bytes over TCP from edge src to edge dst's overlay address; the sink's report."""
-    proc = spawn(
-        lab,
-        dst,
-        [sys.executable, __file__, "sink", str(TCP_PORT)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    lab.run(
-        src,
-        [sys.executable, __file__, "source", lab.overlay_ip(dst), str(TCP_PORT), str(n)],
-        check=True,
-        timeout=90,
-    )
-    out, _ = proc.communicate(timeout=60)
-    return dict(json.loads(out))
-
-
-def expected(n: int) -> dict[str, Any]:
-    return {"bytes": n, "sha256": hashlib.sha256(payload(n)).hexdigest()}
+    return tcp_transfer(lab, src, dst, n, port=TCP_PORT)
 
 
 def fastpath(ov: Overlay, edge: str, other: str) -> str:
@@ -156,9 +102,3 @@ def test_one_percent_loss_on_a_segmenting_underlay_still_completes(
     lab.set_loss(0)
     assert fastpath(ov, "e1", "e2").startswith("on")
     ov.check_alive()
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "sink":
-        sys.exit(sink(int(sys.argv[2])))
-    sys.exit(source(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))

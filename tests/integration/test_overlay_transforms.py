@@ -2,19 +2,10 @@
 end to end through real pyn2n processes in a lab: ping both ways and a 1 MB TCP transfer whose
 SHA-256 must match. Each configuration runs as its own community (one pair of edges each) on one
 supernode, all at once.
-
-Run as a script, this file is the TCP helper the tests start in the lab's namespaces:
-`sink PORT` prints "ready", takes one connection and prints {"bytes", "sha256"} of what came;
-`source IP PORT NBYTES` sends `payload(NBYTES)`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,12 +14,20 @@ from typing import Any
 import pytest
 
 from pyn2n.lab import Lab
-from pyn2n.lab.overlay import Overlay, spawn
+from pyn2n.lab.overlay import Overlay
+from pyn2n.lab.tcpcheck import expected
+from pyn2n.lab.tcpcheck import transfer as tcp_transfer
 
 pytestmark = pytest.mark.root
 
 TRANSFER_BYTES = 1 << 20
 TCP_PORT = 5201
+
+
+def transfer(lab: Lab, src: str, dst: str, n: int = TRANSFER_BYTES) -> dict[str, Any]:
+    # "text": compressible, so -z1/-z2 really compress
+    return tcp_transfer(lab, src, dst, n, port=TCP_PORT, kind="text")
+
 
 # community name -> edge flags (both edges of the pair use them)
 CONFIGS: dict[str, list[str]] = {
@@ -44,66 +43,6 @@ HE_CONFIGS: dict[str, list[str]] = {
     "hidden-aes": ["-H", "-A3", "-k", "key-he-aes"],
     "hidden-speck-lzo": ["-H", "-A5", "-k", "key-he-speck", "-z1"],
 }
-
-
-def payload(n: int) -> bytes:
-    """Compressible but not constant, so compression is used and a reordering would show."""
-    line = b"%08d pyn2n overlay transfer, the quick brown fox jumps over the lazy dog\n"
-    out = b"".join(line % i for i in range(n // len(line % 0) + 1))
-    return out[:n]
-
-
-def sink(port: int) -> int:
-    with socket.create_server(("0.0.0.0", port)) as server:
-        server.settimeout(60)
-        print("ready", flush=True)
-        conn, _ = server.accept()
-        digest, total = hashlib.sha256(), 0
-        with conn:
-            conn.settimeout(60)
-            while chunk := conn.recv(65536):
-                digest.update(chunk)
-                total += len(chunk)
-    print(json.dumps({"bytes": total, "sha256": digest.hexdigest()}), flush=True)
-    return 0
-
-
-def source(ip: str, port: int, n: int) -> int:
-    with socket.create_connection((ip, port), timeout=60) as conn:
-        conn.sendall(payload(n))
-    return 0
-
-
-def transfer(lab: Lab, src: str, dst: str, n: int = TRANSFER_BYTES) -> dict[str, Any]:
-    """Send n bytes over TCP from edge src to edge dst's overlay address; the sink's report."""
-    proc = spawn(
-        lab,
-        dst,
-        [sys.executable, __file__, "sink", str(TCP_PORT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready", proc.stderr
-        sent = lab.run(
-            src,
-            [sys.executable, __file__, "source", lab.overlay_ip(dst), str(TCP_PORT), str(n)],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        assert sent.returncode == 0, f"{src}->{dst}: {sent.stderr}"
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        return dict(json.loads(out.strip().splitlines()[-1]))
-    finally:
-        if proc.poll() is None:
-            lab.stop(proc)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def start_pairs(
@@ -139,7 +78,7 @@ def run_pairs(
 
 
 def assert_transfers(results: dict[str, tuple[int, int, dict[str, Any]]]) -> None:
-    want = {"bytes": TRANSFER_BYTES, "sha256": hashlib.sha256(payload(TRANSFER_BYTES)).hexdigest()}
+    want = expected(TRANSFER_BYTES, "text")
     for name, (there, back, got) in results.items():
         assert (there, back) == (3, 3), f"{name}: echo replies {there}/3 and {back}/3"
         assert got == want, f"{name}: the 1 MB transfer arrived as {got}"
@@ -197,10 +136,3 @@ def test_header_encryption_with_a_community_file(
     assert plain not in ov.registered("sn", community)
     assert ov.ping(plain, a, count=2) == 0
     ov.check_alive()
-
-
-if __name__ == "__main__":
-    role, *rest = sys.argv[1:]
-    if role == "sink":
-        sys.exit(sink(int(rest[0])))
-    sys.exit(source(rest[0], int(rest[1]), int(rest[2])))
