@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import sys
 import time
@@ -22,7 +21,7 @@ from pyn2n.core.api import Event
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
-from pyn2n.mgmt.protocol import Control, Management
+from pyn2n.mgmt.protocol import Control
 
 log = logging.getLogger("pyn2n.edge")
 
@@ -76,30 +75,19 @@ def _main(argv: list[str]) -> int:
     setup_logging(args.verbosity)
     config = build_config(args)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
+    from pyn2n.cli.runtime import Runtime, bind_udp, open_management
     from pyn2n.core.fastpath import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
-    from pyn2n.io.loop import EventLoop
     from pyn2n.io.netconf import configure_tap, mac_text
     from pyn2n.io.tap import TapDevice
-    from pyn2n.io.udp import ManagementSocket, UdpSocket
 
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    try:
-        udp = UdpSocket(args.bind, args.local_port)
-    except OSError as exc:
-        raise UsageError(
-            f"-p {args.bind}:{args.local_port}: cannot bind ({exc.strerror})"
-        ) from None
+    udp = bind_udp(args.bind, args.local_port)
     if args.tos is not None:
         udp.set_tos(args.tos)
     if args.pmtu_discovery:
         udp.set_pmtu_discovery(True)
-    try:
-        mgmt_sock = ManagementSocket(args.mgmt_port)
-    except OSError as exc:
-        raise UsageError(
-            f"-t {args.mgmt_port}: management port busy ({exc.strerror}); pick another with -t"
-        ) from None
+    mgmt_sock = open_management(args.mgmt_port)
     try:
         # the fast path reads and writes frames with virtio headers (TSO super-frames)
         tap = TapDevice.open(args.device, vnet_hdr=config.fastpath)
@@ -126,42 +114,19 @@ def _main(argv: list[str]) -> int:
         ", ".join(f"{h}:{p}" for h, p in config.supernodes),
     )
 
+    def on_event(event: Event) -> bool:
+        if event.kind != "ip_assigned":
+            return False
+        ip = f"{event.data['ip4addr']}/{event.data['prefix']}"
+        configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu)
+        log.info("address %s assigned by %s", ip, event.data.get("supernode"))
+        return True
+
     control = Control(trace_level=args.verbosity, on_verbose=trace_to_logging)
-    mgmt = Management(node, role="edge", password=config.mgmt_password, control=control)
-
-    def on_event(event: Event) -> None:
-        if event.kind == "ip_assigned":
-            ip = f"{event.data['ip4addr']}/{event.data['prefix']}"
-            configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu)
-            log.info("address %s assigned by %s", ip, event.data.get("supernode"))
-        elif event.kind == "stop":
-            loop.stop()
-        elif event.kind != "peer":
-            log.info("%s %s", event.kind, event.data)
-        for data, addr in mgmt.post(event):
-            mgmt_sock.sendto(data, addr)
-
-    loop = EventLoop(node, udp, tap, on_event=on_event)
-    control.on_stop = loop.stop
-
-    def on_mgmt() -> None:
-        while (req := mgmt_sock.recvfrom()) is not None:
-            for data, addr in mgmt.handle(req[0], req[1], time.monotonic()):
-                mgmt_sock.sendto(data, addr)
-
-    loop.add_reader(mgmt_sock, on_mgmt)
-    loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
-    try:
-        loop.run()
-    finally:
-        log.info("stopping: unregistering from the supernode")
-        node.shutdown(time.monotonic())
-        loop.flush()
-        loop.close()
-        tap.close()
-        udp.close()
-        mgmt_sock.close()
-    return 0
+    runtime = Runtime(
+        node, "edge", udp, mgmt_sock, control, config.mgmt_password, log, tap=tap, on_event=on_event
+    )
+    return runtime.run()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,11 +16,10 @@ from pathlib import Path
 from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_logging
 from pyn2n.cli.edge import resolve
 from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
-from pyn2n.core.api import Event
 from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
 from pyn2n.core.supernode import Supernode
-from pyn2n.mgmt.protocol import Control, Management
+from pyn2n.mgmt.protocol import Control
 from pyn2n.wire import mac_from_str
 
 log = logging.getLogger("pyn2n.supernode")
@@ -68,22 +67,11 @@ def _main(argv: list[str]) -> int:
     args = parse_supernode_args(argv)
     setup_logging(args.verbosity)
     config = build_config(args)
-    from pyn2n.io.loop import EventLoop
-    from pyn2n.io.udp import ManagementSocket, UdpSocket
+    from pyn2n.cli.runtime import Runtime, bind_udp, open_management
 
     node = Supernode(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    try:
-        udp = UdpSocket(args.bind, args.port)
-    except OSError as exc:
-        raise UsageError(
-            f"-p {args.bind}:{args.port}: cannot bind ({exc.strerror}); pick another port with -p"
-        ) from None
-    try:
-        mgmt_sock = ManagementSocket(args.mgmt_port)
-    except OSError as exc:
-        raise UsageError(
-            f"-t {args.mgmt_port}: management port busy ({exc.strerror}); pick another with -t"
-        ) from None
+    udp = bind_udp(args.bind, args.port)
+    mgmt_sock = open_management(args.mgmt_port)
     log.info(
         "supernode listening on UDP %s:%d, federation %s, management port %d",
         args.bind,
@@ -106,49 +94,22 @@ def _main(argv: list[str]) -> int:
         on_verbose=trace_to_logging,
         on_reload=reload if args.community_file else None,
     )
-    mgmt = Management(node, role="supernode", password=config.mgmt_password, control=control)
-
-    def on_event(event: Event) -> None:
-        if event.kind == "stop":
-            loop.stop()
-        elif event.kind != "peer":
-            log.info("%s %s", event.kind, event.data)
-        for data, addr in mgmt.post(event):
-            mgmt_sock.sendto(data, addr)
-
-    loop = EventLoop(node, udp, on_event=on_event)
-    control.on_stop = loop.stop
-
-    def on_mgmt() -> None:
-        while (req := mgmt_sock.recvfrom()) is not None:
-            for data, addr in mgmt.handle(req[0], req[1], time.monotonic()):
-                mgmt_sock.sendto(data, addr)
-
-    loop.add_reader(mgmt_sock, on_mgmt)
-    loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
-    # SIGHUP only sets a flag through the loop's wake-up; the dump happens in the loop
+    runtime = Runtime(node, "supernode", udp, mgmt_sock, control, config.mgmt_password, log)
+    # SIGHUP only sets a flag and wakes the loop; the dump happens in the loop
     hup = {"pending": False}
 
     def on_hup(_signum: int, _frame: object) -> None:
         hup["pending"] = True
-        loop.wake()
+        runtime.loop.wake()
 
     def dump_if_asked() -> None:
         if hup["pending"]:
             hup["pending"] = False
             log.info("registrations:\n%s", node.registrations_text(time.monotonic()))
 
-    loop.on_wake = dump_if_asked
+    runtime.loop.on_wake = dump_if_asked
     signal.signal(signal.SIGHUP, on_hup)
-    try:
-        loop.run()
-    finally:
-        node.shutdown(time.monotonic())
-        loop.flush()
-        loop.close()
-        udp.close()
-        mgmt_sock.close()
-    return 0
+    return runtime.run()
 
 
 if __name__ == "__main__":  # pragma: no cover
