@@ -55,7 +55,7 @@ def test_compressible_frame_compresses_at_every_size() -> None:
         ["transforms", "--sizes", "0"],
         ["transforms", "--sizes", "x"],
         ["nonesuch"],
-        [],
+        ["--no-such-option"],  # options alone go to `run`, which refuses this one
     ],
 )
 def test_bad_arguments_exit_with_usage(argv: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""`pyn2n bench <experiment>`: dispatches to one module per experiment, each with `main(argv)`."""
+"""`pyn2n bench [<experiment>]`: dispatches to one module per experiment, each with `main(argv)`;
+without an experiment name (or with options only) it runs the seed's experiments (`run`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import importlib
 from collections.abc import Sequence
 
 EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "run": (
+        "pyn2n.bench.run",
+        "the seed's experiments over every path of one lab (the default)",
+    ),
     "transforms": (
         "pyn2n.bench.transforms",
         "frames/s and MB/s of every payload transform and compression (n2n-benchmark)",
@@ -15,6 +20,9 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(argv or [])
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["run", *argv]
     parser = argparse.ArgumentParser(
         prog="pyn2n bench", description="Benchmarks; `pyn2n bench <experiment> -h` for options."
     )
