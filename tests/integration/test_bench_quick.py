@@ -17,7 +17,7 @@ from pyn2n.lab.system import ns_exists
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 # One path per family, each only if it can run here (OpenVPN and tinc are installed first).
-CANDIDATES = "eth,vxlan,ovpn-none,tinc,pyn2n-null,n2n-null"
+CANDIDATES = "eth,vxlan,ovpn-none,tinc,pyn2n-null,pyn2n-fast-null,n2n-null"
 ALWAYS = {"eth", "vxlan"}  # kernel only: these must run wherever a lab can
 
 

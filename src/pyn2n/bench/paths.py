@@ -8,7 +8,7 @@ mistaken for another:
 | family | subnet          | interface | processes                          |
 |--------|-----------------|-----------|------------------------------------|
 | eth    | (underlay)      | eth0      | none (the kernel routes)           |
-| pyn2n  | 198.19.0.0/24   | pyn2n0    | `pyn2n edge` per host + supernode  |
+| pyn2n  | 198.19.0.0/24   | pyn2n0    | `pyn2n edge` per host + supernode (`pyn2n-fast-*`: fast path on) |
 | ovpn   | 198.19.1.0/24   | ovpn0     | `openvpn` on two hosts (p2p)       |
 | tinc   | 198.19.2.0/24   | tinc0     | `tincd` per host                   |
 | vxlan  | 198.19.3.0/24   | vxlan0    | none (kernel VXLAN)                |
@@ -555,11 +555,22 @@ N2N_VARIANTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# pyn2n's fast path between pyn2n edges (docs/fastpath.md): its AEAD follows -A
+FAST_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "null": ("fast null", ["-A1"]),
+    "aes": ("fast AES-256-GCM", ["-A3", "-k", KEY]),
+    "chacha20": ("fast ChaCha20-Poly1305", ["-A4", "-k", KEY]),
+}
+
+
 def all_paths(n2n_bin_dir: str | None = None) -> list[NetPath]:
     """Every path the bench knows, in the order of the report."""
     paths: list[NetPath] = [EthPath()]
+    # the n2n protocol as a C peer would see it: the fast path off
     for variant, (label, flags) in N2N_VARIANTS.items():
-        paths.append(Pyn2nPath(f"pyn2n-{variant}", f"pyn2n {label}", flags))
+        paths.append(Pyn2nPath(f"pyn2n-{variant}", f"pyn2n {label}", [*flags, "--no-fastpath"]))
+    for variant, (label, flags) in FAST_VARIANTS.items():
+        paths.append(Pyn2nPath(f"pyn2n-fast-{variant}", f"pyn2n {label}", flags))
     paths += [
         OpenVpnPath("ovpn-none", "OpenVPN none", crypto="none", compress=False),
         OpenVpnPath("ovpn-lzo", "OpenVPN none+LZO", crypto="none", compress=True),

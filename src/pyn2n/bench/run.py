@@ -31,7 +31,7 @@ from pyn2n.bench.paths import NetPath, all_paths, select_paths
 from pyn2n.bench.system import BenchError, ensure_packages
 from pyn2n.lab import Lab, LabError, preflight
 
-QUICK_PATHS = "eth,pyn2n-null,ovpn-none,tinc,vxlan,n2n-null"
+QUICK_PATHS = "eth,pyn2n-null,pyn2n-fast-null,ovpn-none,tinc,vxlan,n2n-null"
 UNDERLAY = "eth"
 REFERENCE = "pyn2n-null"
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
