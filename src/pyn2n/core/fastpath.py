@@ -468,22 +468,59 @@ HOLD_MAX = 60.0
 MIXED_FRAMES = 256  # unicast frames to standard-path peers per TICK that turn them off
 MIXED_HOLD = 5.0
 
-# per fragment count n: the index/count bytes of its fragments, and the indices alone
-_TAILS = [[bytes((i, n)) for i in range(n)] for n in range(MAX_FRAGMENTS + 1)]
+# per fragment count n: the fragment indices 0..n-1, one byte each
 _INDICES = [bytes(range(n)) for n in range(MAX_FRAGMENTS + 1)]
+_COUNTS = [bytes((n,)) for n in range(MAX_FRAGMENTS + 1)]
 
 
-def _whole(buf: bytes, off: int, last: int, segment: int, count: int) -> bool:
-    """Do the `count` datagrams at `off`, `off + segment`, ... `last` hold fragments 0..count-1
-    of one packet? (Byte columns read with strided slices: no Python loop per datagram.)"""
-    stop = last + 1
-    for j in range(DGRAM_HEADER - 2):
-        if buf[off + j : stop + j : segment] != buf[off + j : off + j + 1] * count:
+class _Layout:
+    """Precompiled structs for packets cut into `segment`-byte datagrams: one C call each cuts
+    a sealed packet into fragments, strips the headers off a received run of datagrams, or
+    reads their headers (no Python loop per datagram, no memoryview per fragment)."""
+
+    __slots__ = ("_chunks", "_heads", "_strips", "frag", "segment")
+
+    def __init__(self, segment: int) -> None:
+        self.segment = segment
+        self.frag = segment - DGRAM_HEADER
+        self._chunks: list[struct.Struct | None] = [None] * (MAX_FRAGMENTS + 1)
+        self._strips: list[struct.Struct | None] = [None] * (MAX_FRAGMENTS + 1)
+        self._heads: list[struct.Struct | None] = [None] * (MAX_FRAGMENTS + 1)
+
+    def chunks(self, n: int) -> struct.Struct:
+        """`n` fragments of `frag` bytes back to back."""
+        st = self._chunks[n]
+        if st is None:
+            st = self._chunks[n] = struct.Struct(f"{self.frag}s" * n)
+        return st
+
+    def strips(self, n: int) -> struct.Struct:
+        """The fragments of `n` whole datagrams back to back (their headers skipped)."""
+        st = self._strips[n]
+        if st is None:
+            st = self._strips[n] = struct.Struct(f"{DGRAM_HEADER}x{self.frag}s" * n)
+        return st
+
+    def heads(self, n: int) -> struct.Struct:
+        """Bytes 0..13 (all but fragment index and count) of `n` datagrams."""
+        st = self._heads[n]
+        if st is None:
+            skip = self.segment - (DGRAM_HEADER - 2)
+            st = self._heads[n] = struct.Struct(f"{DGRAM_HEADER - 2}s" + f"{skip}x14s" * (n - 1))
+        return st
+
+    def whole(self, buf: bytes, off: int, count: int) -> bool:
+        """Do the `count` datagrams of `segment` bytes at `off` (the last may be shorter, but holds
+        its header) carry fragments 0..count-1 of one packet?"""
+        heads = self.heads(count).unpack_from(buf, off)
+        if heads.count(heads[0]) != count:
             return False
-    return (
-        buf[off + 14 : stop + 14 : segment] == _INDICES[count]
-        and buf[off + 15 : stop + 15 : segment] == bytes((count,)) * count
-    )
+        segment = self.segment
+        stop = off + (count - 1) * segment + 1
+        return (
+            buf[off + 14 : stop + 14 : segment] == _INDICES[count]
+            and buf[off + 15 : stop + 15 : segment] == bytes((count,)) * count
+        )
 
 
 # session states
@@ -621,12 +658,13 @@ class FastPath:
         self.enabled = enabled
         self.segment = segment
         self._frag = segment - DGRAM_HEADER
+        self._layout = _Layout(segment)
         self.hosts = routing_hosts  # -r: bridged host MAC -> [edge MAC, last seen]
         self.ip4 = bytes(4)  # our TAP address (frames to others are dropped without -r)
         self.states: dict[bytes, _PeerState] = {}
         self.tx: dict[bytes, Session] = {}  # MAC -> established session (the hot lookup)
         self.by_conn: dict[int, Session] = {}
-        self.gso_out: list[tuple[bytes, int, Addr]] = []
+        self.gso_out: list[tuple[bytes | bytearray, int, Addr]] = []
         self.frames: list[bytes] = []
         self._next_tick: float | None = None
         self.rx_packets = 0  # frames (segments) delivered, for the edge's counters
@@ -940,12 +978,15 @@ class FastPath:
         if count > MAX_FRAGMENTS:
             self.drops["fast_too_big"] += 1
             return
-        view = memoryview(sealed)
-        tails = _TAILS[count]
-        parts = [
-            x for i in range(count) for x in (prefix, tails[i], view[i * size : (i + 1) * size])
-        ]
-        self.gso_out.append((b"".join(parts), self.segment, sess.addr))
+        # one C call cuts the fragments, one join puts a copy of the header in front of each,
+        # and one strided assignment writes the fragment indices (the header's byte 14)
+        segment = self.segment
+        rest = (count - 1) * size
+        out = bytearray(b"".join((prefix, b"\x00", _COUNTS[count]))).join(
+            (b"", *self._layout.chunks(count - 1).unpack_from(sealed), sealed[rest:])
+        )
+        out[14 : (count - 1) * segment + 15 : segment] = _INDICES[count]
+        self.gso_out.append((out, segment, sess.addr))
 
     # ---------------------------------------------------------------- receiving
 
@@ -977,6 +1018,8 @@ class FastPath:
         view = memoryview(buf)
         unpack = _DGRAM.unpack_from
         by_conn = self.by_conn
+        layout = self._layout
+        own = layout.segment
         end = len(buf)
         off = 0
         while off < end:
@@ -989,16 +1032,13 @@ class FastPath:
                 other(buf[off:nxt], addr, now)
                 off = nxt
                 continue
-            if idx == 0 and cnt > 1:
+            if idx == 0 and cnt > 1 and segment == own:
                 # the usual case: the whole packet in order in this read (one UDP_SEGMENT send)
                 last = off + (cnt - 1) * segment
-                if last < end and _whole(buf, off, last, segment, cnt):
+                if last + DGRAM_HEADER <= end and layout.whole(buf, off, cnt):
                     stop = min(last + segment, end)
-                    parts = [
-                        view[o + DGRAM_HEADER : o + segment] for o in range(off, last, segment)
-                    ]
-                    parts.append(view[last + DGRAM_HEADER : stop])
-                    self._open(sess, kind, pn, b"".join(parts), addr, now)
+                    body = layout.strips(cnt - 1).unpack_from(buf, off)
+                    self._open(sess, kind, pn, b"".join((*body, buf[last + 16 : stop])), addr, now)
                     off = stop
                     continue
             if cnt == 1 and idx == 0:
@@ -1050,7 +1090,7 @@ class FastPath:
             self.drops["fast_incomplete"] += 1
 
     def _open(
-        self, sess: Session, kind: int, pn: int, sealed: bytes, addr: Addr, now: float
+        self, sess: Session, kind: int, pn: int, sealed: bytes | bytearray, addr: Addr, now: float
     ) -> None:
         window = sess.window
         if pn <= window.top and not window.check(pn):

@@ -39,6 +39,15 @@ _GSO_REFUSED = frozenset((errno.EINVAL, errno.EIO, errno.EOPNOTSUPP, errno.ENOPR
 _GSO_GIVE_UP = 8  # refusals after which this socket stops trying UDP_SEGMENT
 _U16 = struct.Struct("=H")
 _INT = struct.Struct("=i")
+_GSO_CMSGS: dict[int, list[tuple[int, int, bytes]]] = {}
+
+
+def _gso_cmsg(segment: int) -> list[tuple[int, int, bytes]]:
+    """The UDP_SEGMENT control message for `segment`-byte datagrams (built once per size)."""
+    cmsg = _GSO_CMSGS.get(segment)
+    if cmsg is None:
+        cmsg = _GSO_CMSGS[segment] = [(SOL_UDP, UDP_SEGMENT, _U16.pack(segment))]
+    return cmsg
 
 
 def _grow_buffer(sock: socket.socket, force_opt: int, plain_opt: int, size: int) -> int:
@@ -189,37 +198,53 @@ class UdpSocket:
             append((data, seg, addr))
         return out
 
-    def send_gso(self, buf: bytes, segment: int, addr: Addr) -> None:
+    def send_gso(self, buf: bytes | bytearray, segment: int, addr: Addr) -> None:
         """Send `buf` as datagrams of `segment` bytes (the last may be shorter)."""
-        view = memoryview(buf)
         total = len(buf)
         if self._gso_refused < _GSO_GIVE_UP:
+            cmsg = _gso_cmsg(segment)
             step = segment * min(UDP_MAX_SEGMENTS, UDP_MAX_PAYLOAD // segment)
-            cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(segment))]
-            sendmsg = self._sock.sendmsg
-            off = 0
-            while off < total:
+            if total <= step:  # the usual case: one packet, one send, no slicing
                 try:
-                    sendmsg([view[off : off + step]], cmsg, 0, addr)
+                    self._sock.sendmsg((buf,), cmsg, 0, addr)
+                    return
                 except OSError as exc:
                     if exc.errno not in _GSO_REFUSED:
                         self.send_drops += 1
-                        off += step
-                        continue
+                        return
                     self._gso_refused += 1
-                    break  # the rest one by one
-                off += step
+                    off = 0
             else:
-                return
+                off = self._send_gso_steps(memoryview(buf), step, cmsg, addr)
         else:
             off = 0
+        view = memoryview(buf)
         sendto = self._sock.sendto
-        while off < total:
+        while off < total:  # one by one, where the kernel refuses UDP_SEGMENT
             try:
                 sendto(view[off : off + segment], addr)
             except OSError:
                 self.send_drops += 1
             off += segment
+
+    def _send_gso_steps(
+        self, view: memoryview, step: int, cmsg: list[tuple[int, int, bytes]], addr: Addr
+    ) -> int:
+        """`view` in UDP_SEGMENT sends of `step` bytes; returns where a refusal stopped it (the
+        end when none did)."""
+        sendmsg = self._sock.sendmsg
+        total = len(view)
+        off = 0
+        while off < total:
+            try:
+                sendmsg([view[off : off + step]], cmsg, 0, addr)
+            except OSError as exc:
+                if exc.errno in _GSO_REFUSED:
+                    self._gso_refused += 1
+                    return off
+                self.send_drops += 1
+            off += step
+        return total
 
     def close(self) -> None:
         self._sock.close()
