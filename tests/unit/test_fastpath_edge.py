@@ -231,3 +231,20 @@ def test_busy_traffic_to_standard_peers_turns_tap_offloads_off_for_a_while() -> 
     assert not fast.offload
     wire.run(6.0)  # quiet again
     assert fast.offload
+
+
+def test_batch_dispatch_sends_fast_plain_and_super_frames_each_their_way() -> None:
+    # receive_vnet_frames: the loop's per-batch entry (io/loop.py hands it every TAP read)
+    wire, (a, b, c) = setup(
+        {"fastpath": True}, {"fastpath": True}, {"fastpath": True, "no_p2p": True}
+    )
+    meet(wire, a, b)
+    for node in (b, c):
+        node.frames_to_write()
+    super_frame = tcp_super_frame(a, b, bytes(range(256)) * 40)
+    plain_to_c = bytes(10) + udp_frame(a, c, b"plain")
+    a.receive_vnet_frames([super_frame, plain_to_c], wire.now)
+    wire.pump()
+    assert b.vnet_frames_to_write() == [super_frame]  # whole, on the fast path
+    assert c.frames_to_write()[-1] == udp_frame(a, c, b"plain")  # standard path, via the sn
+    assert a.fastpath is not None and a.fastpath.std_unicast >= 1
