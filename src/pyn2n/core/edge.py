@@ -161,7 +161,7 @@ from pyn2n.wire.messages import (
     pad_community,
 )
 from pyn2n.wire.packet import decode_packet_header, encode_packet
-from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str
+from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str, random_mac
 
 __all__ = ["Edge", "MgmtError"]
 
@@ -179,13 +179,6 @@ PEER_ADD_P2P = 4
 PHASE_PING = "ping"
 PHASE_AUTOIP = "autoip"
 PHASE_RUN = "run"
-
-
-def _random_mac(rng: Callable[[int], bytes]) -> bytes:
-    """A random unicast, locally administered MAC (what n2n's TAP gets without `-m`)."""
-    raw = bytearray(rng(6))
-    raw[0] = (raw[0] & 0xFC) | 0x02
-    return bytes(raw)
 
 
 def _is_group(mac: bytes) -> bool:
@@ -294,7 +287,7 @@ class Edge:
         self._rng = rng
         self._wall_clock = wall_clock
         self._fast: FastPath | None = None
-        self.mac: bytes = config.mac_bytes or _random_mac(rng)
+        self.mac: bytes = config.mac_bytes or random_mac(rng)
         self.ip: str | None = config.ip
         self.prefix: int = config.prefix
         self._ip4 = bytes(4)
@@ -1279,10 +1272,7 @@ class Edge:
         """Encode a control message for our community and queue it."""
         if p2p and not self._allow_p2p:
             return
-        data = encode(self._common, msg)
-        if self._secure is not None:
-            data = self._secure.seal(data)
-        self._out.append((data, addr))
+        self._send_sealed(encode(self._common, msg), addr)
 
     def _send_sealed(self, data: bytes, addr: Addr) -> None:
         """Queue an already encoded message, header-encrypted with -H."""

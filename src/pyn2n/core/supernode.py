@@ -146,6 +146,7 @@ from pyn2n.wire import (
     decode_with_end,
     encode,
     encode_packet,
+    random_mac,
 )
 from pyn2n.wire.types import NULL_MAC, Auth, IpSubnet, Sock, is_multi_broadcast, mac_to_str
 
@@ -236,12 +237,7 @@ class Supernode:
         self._rng = rng
         self._wall = wall_clock
         self._now = now
-        if config.mac is not None:
-            self.mac = bytes(config.mac)
-        else:
-            raw = bytearray(rng(6))
-            raw[0] = (raw[0] & 0xFE) | 0x02  # unicast, locally administered
-            self.mac = bytes(raw)
+        self.mac = bytes(config.mac) if config.mac is not None else random_mac(rng)
         self.auth = Auth(N2N_AUTH_SIMPLE_ID, rng(N2N_AUTH_ID_TOKEN_SIZE))
         self.version = config.version.encode()
         self.stats = SupernodeStats()

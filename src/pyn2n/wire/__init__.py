@@ -60,6 +60,7 @@ from pyn2n.wire.types import (
     is_multi_broadcast,
     mac_from_str,
     mac_to_str,
+    random_mac,
 )
 
 __all__ = [
@@ -110,4 +111,5 @@ __all__ = [
     "mac_from_str",
     "mac_to_str",
     "pad_community",
+    "random_mac",
 ]

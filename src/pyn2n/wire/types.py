@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeAlias
@@ -57,6 +58,13 @@ _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 def mac_to_str(mac: BytesLike) -> str:
     """`00:01:0A:…` — upper case like n2n's `macaddr_str` (management output matches)."""
     return bytes(mac).hex(":").upper()
+
+
+def random_mac(rng: Callable[[int], bytes]) -> bytes:
+    """A random unicast, locally administered MAC (what n2n draws without `-m`)."""
+    raw = bytearray(rng(6))
+    raw[0] = (raw[0] & 0xFC) | 0x02
+    return bytes(raw)
 
 
 def mac_from_str(text: str) -> bytes:
