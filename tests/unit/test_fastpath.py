@@ -482,6 +482,39 @@ def test_heavy_loss_asks_for_single_frames_for_a_while_then_tries_again() -> Non
     assert a.fp.states[MAC_B].cur.hold == fp.HOLD_MIN  # type: ignore[union-attr]
 
 
+def test_gro_is_wanted_only_while_packets_of_many_datagrams_arrive() -> None:
+    a, b = established_pair()
+    small = tcp_super_frame(b"s" * 200)
+    for i in range(50):  # small frames only: one datagram each, no merged reads wanted
+        assert a.fp.send(small, 1.0 + i * 0.01)
+        deliver(b, a.take(), ADDR_A, 1.0 + i * 0.01)
+        b.fp.handle_timer(1.0 + i * 0.01)
+    assert not b.fp.gro
+    assert a.fp.send(tcp_super_frame(b"S" * 30_000), 2.0)
+    deliver(b, a.take(), ADDR_A, 2.0)  # datagram by datagram (no GRO yet)
+    assert b.fp.gro and len(b.fp.frames) == 51
+    b.fp.handle_timer(2.0 + fp.TICK)
+    assert b.fp.gro
+    b.fp.handle_timer(2.0 + fp.GRO_IDLE + fp.TICK)
+    assert not b.fp.gro  # bulk over: plain reads again
+
+
+def test_loss_feedback_waits_for_enough_packets() -> None:
+    a, b = established_pair()
+    frame = tcp_super_frame(b"p" * 100)
+    now = 1.0
+    for _ in range(20):  # a trickle (a ping every 0.2 s): no control datagram per packet
+        now += 0.2
+        assert a.fp.send(frame, now)
+        deliver(b, a.take(), ADDR_A, now)
+        assert b.take() == []
+    for _ in range(fp.FEEDBACK_PACKETS):  # a flow: feedback once per interval
+        now += 0.01
+        assert a.fp.send(frame, now)
+        deliver(b, a.take(), ADDR_A, now)
+    assert len(b.take()) == 1
+
+
 # ---------------------------------------------------------------- replay window
 
 

@@ -58,7 +58,8 @@ take fragments in any order and grouping (UDP_GRO or one datagram at a time). A 
 that fails authentication is dropped and counted (`drops["fast_auth"]`).
 
 Loss: one lost datagram loses its whole packet. Receivers report (highest packet number,
-packets received) at least every 50 ms while data flows; from every 4,096 datagrams sent the
+packets received) every 50 ms while data flows (after at least 32 packets; a trickle waits for
+the keep-alive); from every 4,096 datagrams sent the
 sender estimates the loss rate of single datagrams. Above 0.5 % (an underlay that drops
 datagrams one by one at that rate) whole super-frames cost TCP more than they save (docs/
 fastpath.md has the measurements), so the edge has its TAP hand out single frames instead (TSO
@@ -455,7 +456,8 @@ OFFER_ATTEMPTS = 4  # OFFERs (and CONFIRMs) sent before giving up
 KEEPALIVE = 2.0  # a control datagram when nothing else left for this long
 SESSION_IDLE = 10.0  # no authenticated datagram for this long: back to the standard path
 OLD_SESSION_GRACE = 3.0  # a replaced session still decrypts stragglers this long
-FEEDBACK_INTERVAL = 0.05
+FEEDBACK_INTERVAL = 0.05  # loss feedback at most this often...
+FEEDBACK_PACKETS = 32  # ...and only after this many packets (a trickle waits for a keep-alive)
 PARTIAL_MAX = 128  # packets in reassembly per session
 PARTIAL_AGE = 1.0
 # loss policy (docs/fastpath.md)
@@ -467,6 +469,7 @@ HOLD_MAX = 60.0
 # path halves their throughput, so offloads stay off while such traffic is more than a trickle
 MIXED_FRAMES = 256  # unicast frames to standard-path peers per TICK that turn them off
 MIXED_HOLD = 5.0
+GRO_IDLE = 2.0  # UDP_GRO stays on this long after the last packet of many datagrams
 
 # per fragment count n: the fragment indices 0..n-1, one byte each
 _INDICES = [bytes(range(n)) for n in range(MAX_FRAGMENTS + 1)]
@@ -537,6 +540,7 @@ class Session:
         "addr",
         "attempts",
         "fb_count",
+        "fb_rx",
         "fb_sent",
         "fb_top",
         "frags_sent",
@@ -588,6 +592,7 @@ class Session:
         self.last_tx = now
         self.rx_count = 0
         self.fb_sent = now
+        self.fb_rx = 0  # rx_count when we last sent feedback
         self.fb_top = -1  # the last loss feedback we used (as the sender)
         self.fb_count = 0
         self.frags_sent = 0
@@ -673,6 +678,10 @@ class FastPath:
         self._mixed_until = 0.0
         self.mixed = False  # much traffic to standard-path peers: TAP offloads off
         self.lossy = False  # some session sees heavy loss: TAP offloads off
+        # UDP_GRO on the socket while packets of many datagrams arrive (and a while after):
+        # merged reads cost small datagrams more than plain ones (recvmsg, control messages)
+        self.gro = False
+        self._bulk_rx = float("-inf")
 
     # ---------------------------------------------------------------- outputs and timer
 
@@ -696,6 +705,7 @@ class FastPath:
             self._mixed_until = now + MIXED_HOLD
         self.std_unicast = 0
         self.mixed = now < self._mixed_until
+        self.gro = bool(self.by_conn) and now - self._bulk_rx < GRO_IDLE
         lossy = False
         for mac, st in list(self.states.items()):
             self._tick_peer(mac, st, now)
@@ -956,6 +966,7 @@ class FastPath:
 
     def _control(self, sess: Session, ctl: int, now: float) -> None:
         sess.fb_sent = now
+        sess.fb_rx = sess.rx_count
         top = sess.window.top
         self._seal_out(
             sess, KIND_CONTROL, _CONTROL.pack(ctl, top if top >= 0 else 0, sess.rx_count), now
@@ -1036,6 +1047,7 @@ class FastPath:
                 # the usual case: the whole packet in order in this read (one UDP_SEGMENT send)
                 last = off + (cnt - 1) * segment
                 if last + DGRAM_HEADER <= end and layout.whole(buf, off, cnt):
+                    self._bulk_rx = now
                     stop = min(last + segment, end)
                     body = layout.strips(cnt - 1).unpack_from(buf, off)
                     self._open(sess, kind, pn, b"".join((*body, buf[last + 16 : stop])), addr, now)
@@ -1060,6 +1072,8 @@ class FastPath:
     ) -> None:
         partial = sess.partial
         entry = partial.get(pn)
+        self.gro = True  # packets of many datagrams: have the kernel merge them
+        self._bulk_rx = now
         if idx >= cnt:
             self.drops["fast_decode"] += 1
             return
@@ -1128,7 +1142,7 @@ class FastPath:
                 self._establish(st, sess, now)  # the peer has the same keys: use it
         if kind == KIND_DATA:
             self._deliver(sess, plain)
-            if now - sess.fb_sent >= FEEDBACK_INTERVAL:
+            if now - sess.fb_sent >= FEEDBACK_INTERVAL and sess.rx_count - sess.fb_rx >= FEEDBACK_PACKETS:
                 self._control(sess, CTL_KEEPALIVE, now)
         elif len(plain) >= _CONTROL.size:
             ctl, top, count = _CONTROL.unpack_from(plain)

@@ -1,14 +1,16 @@
 """The event loop that binds one sans-IO node (core/api.py) to its UDP socket and TAP device.
 
-One thread, one `selectors.DefaultSelector` (epoll), non-blocking fds drained up to `batch` items per
-wake-up, then the node's outputs flushed. Stock asyncio datagram transports are 3x slower here
-(design.md "Runtime facts measured"), so the data path never goes through asyncio.
+One thread, one `select.epoll` (used directly: the `selectors` wrapper's bookkeeping per wake-up
+showed in profiles), non-blocking fds drained up to `batch` items per wake-up, then the node's
+outputs flushed (frames to the TAP first, then datagrams). Stock asyncio datagram transports are
+3x slower here (design.md "Runtime facts measured"), so the data path never goes through asyncio.
 
 An edge with the fast path (core/fastpath.py) runs on a TAP opened with `vnet_hdr=True`: frames
 are read with their virtio header (stripped here while no fast-path peer exists, so the standard
-path costs what it did). While the node's fast path carries data the loop keeps the socket's
-UDP_GRO on, and the TAP's TSO/checksum offloads too unless the fast path says that much traffic
-goes to peers without it (`FastPath.offload`); both go off again without a session.
+path costs what it did). While the node's fast path has sessions the loop keeps the TAP's
+TSO/checksum offloads on unless the fast path says that much traffic goes to peers without it
+(`FastPath.offload`), and the socket's UDP_GRO on while packets of many datagrams arrive
+(`FastPath.gro`); both go off again without a session.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import selectors
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -77,9 +79,11 @@ class EventLoop:
         self._stopping = False
         # called in the loop after each wake-up; lets a signal handler defer work to the loop
         self.on_wake: Callable[[], None] | None = None
-        self._selector = selectors.DefaultSelector()
+        # raw epoll: selectors' per-wake bookkeeping showed in profiles of the fast path
+        self._epoll = select.epoll()
+        self._handlers: dict[int, Callable[[], None]] = {}
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        self._register(self._wake_r, self._drain_wake)
         # the edge's fast path, when its frames come with virtio headers
         self._fast = getattr(node, "fastpath", None) if tap is not None and tap.vnet_hdr else None
         if self._fast is not None:
@@ -87,11 +91,13 @@ class EventLoop:
         self.offload_on = False  # TAP TSO/checksum offloads
         self.gro_on = False
         self.flush = self._make_flush(node, udp, tap, on_event)
-        self._selector.register(udp, selectors.EVENT_READ, self._make_udp_reader(node, udp, batch))
+        self._register(udp.fileno(), self._make_udp_reader(node, udp, batch))
         if tap is not None:
-            self._selector.register(
-                tap, selectors.EVENT_READ, self._make_tap_reader(node, tap, batch)
-            )
+            self._register(tap.fileno(), self._make_tap_reader(node, tap, batch))
+
+    def _register(self, fd: int, handler: Callable[[], None]) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+        self._handlers[fd] = handler
 
     # The per-fd handlers are closures so that every name the hot path touches is a local.
 
@@ -118,23 +124,27 @@ class EventLoop:
             def flush_fast() -> None:
                 for buf, segment, addr in gso_to_send():
                     send_gso(buf, segment, addr)
-                vnet_frames = vnet_frames_to_write()
-                if vnet_frames:
-                    write_vnet_batch(vnet_frames)
-                if fast.offload != self.offload_on or bool(fast.tx) != self.gro_on:
-                    set_offload(tap, udp, fast.offload, bool(fast.tx))
+                if fast.offload != self.offload_on or fast.gro != self.gro_on:
+                    set_offload(tap, udp, fast.offload, fast.gro)
 
         def flush() -> None:
-            """Hand everything the node has queued to the kernel (and its events to `on_event`)."""
+            """Hand everything the node has queued to the kernel (and its events to `on_event`).
+
+            Frames go to the TAP before datagrams leave: a reply the kernel makes to a frame
+            (an echo, an ACK) is then ready for the next TAP read sooner."""
+            if frames_to_write is not None and write_batch is not None:
+                frames = frames_to_write()
+                if frames:
+                    write_batch(frames)
+                if fast is not None:
+                    vnet_frames = vnet_frames_to_write()
+                    if vnet_frames:
+                        write_vnet_batch(vnet_frames)
             datagrams = datagrams_to_send()
             if datagrams:
                 send_batch(datagrams)
             if fast is not None:
                 flush_fast()
-            if frames_to_write is not None and write_batch is not None:
-                frames = frames_to_write()
-                if frames:
-                    write_batch(frames)
             # Drained even without a listener so the node's queue cannot grow.
             pending = events()
             if on_event is not None:
@@ -229,10 +239,12 @@ class EventLoop:
             callback()
             flush()
 
-        self._selector.register(fileobj, selectors.EVENT_READ, on_ready)
+        self._register(fileobj if isinstance(fileobj, int) else fileobj.fileno(), on_ready)
 
     def remove_reader(self, fileobj: int | HasFileno) -> None:
-        self._selector.unregister(fileobj)
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self._epoll.unregister(fd)
+        del self._handlers[fd]
 
     def stop(self) -> None:
         """Make `run()` return soon; safe from a signal handler or another thread."""
@@ -253,7 +265,8 @@ class EventLoop:
 
     def run(self) -> None:
         """Serve I/O and timers until `stop()`; returns at once if `stop()` came earlier."""
-        select = self._selector.select
+        poll = self._epoll.poll
+        handlers = self._handlers
         clock = self._clock
         get_timer = self._node.get_timer
         handle_timer = self._node.handle_timer
@@ -261,7 +274,7 @@ class EventLoop:
         while not self._stopping:
             deadline = get_timer()
             if deadline is None:
-                timeout = None
+                timeout = -1.0
             else:
                 now = clock()
                 if deadline <= now:
@@ -269,13 +282,15 @@ class EventLoop:
                     flush()
                     deadline = get_timer()
                 # Never negative: a node whose deadline stays in the past still lets I/O through.
-                timeout = None if deadline is None else max(0.0, deadline - now)
-            for key, _mask in select(timeout):
-                key.data()
+                timeout = -1.0 if deadline is None else max(0.0, deadline - now)
+            for fd, _mask in poll(timeout):
+                handler = handlers.get(fd)  # None: a handler before it removed this reader
+                if handler is not None:
+                    handler()
 
     def close(self) -> None:
         """Release the selector and wake-up pipe; the UDP socket and TAP stay the caller's."""
-        self._selector.close()
+        self._epoll.close()
         if self._wake_w >= 0:
             os.close(self._wake_r)
             os.close(self._wake_w)
