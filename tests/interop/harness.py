@@ -301,12 +301,12 @@ class Overlay:
                     f"[{self.topology.id}, {self.variant.name}]\n{self.logs()}"
                 )
 
-    def registered_edges(self) -> list[dict[str, Any]]:
-        """The supernode's `edges` rows from its JSON management API (spec §8, `r <tag> edges`),
-        asked on the supernode host's loopback."""
+    def management_rows(self, host: str, port: int, command: str) -> list[dict[str, Any]]:
+        """The `row` records of `r <tag> <command>` on `host`'s management `port` (spec §8),
+        asked on that host's loopback."""
         proc = self.lab.run(
-            "sn",
-            [sys.executable, "-c", _MGMT_QUERY, str(N2N_SN_MGMT_PORT), "edges"],
+            host,
+            [sys.executable, "-c", _MGMT_QUERY, str(port), command],
             capture_output=True,
             text=True,
             timeout=30,
@@ -316,6 +316,14 @@ class Overlay:
             raise AssertionError(f"management query failed: {proc.stderr}\n{self.logs()}")
         rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
         return [r for r in rows if r.get("_type") == "row"]
+
+    def registered_edges(self) -> list[dict[str, Any]]:
+        """The supernode's `edges` rows from its JSON management API."""
+        return self.management_rows("sn", N2N_SN_MGMT_PORT, "edges")
+
+    def edge_peers(self, host: str) -> list[dict[str, Any]]:
+        """A pyn2n edge's `peers` rows (with the `fastpath` column)."""
+        return self.management_rows(host, N2N_EDGE_MGMT_PORT, "peers")
 
     def wait_registered(self, count: int, deadline: float = REACH_DEADLINE) -> list[dict[str, Any]]:
         """Poll the supernode until `count` edges of COMMUNITY are registered; return the rows."""

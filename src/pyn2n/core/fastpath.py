@@ -1142,7 +1142,10 @@ class FastPath:
                 self._establish(st, sess, now)  # the peer has the same keys: use it
         if kind == KIND_DATA:
             self._deliver(sess, plain)
-            if now - sess.fb_sent >= FEEDBACK_INTERVAL and sess.rx_count - sess.fb_rx >= FEEDBACK_PACKETS:
+            if (
+                now - sess.fb_sent >= FEEDBACK_INTERVAL
+                and sess.rx_count - sess.fb_rx >= FEEDBACK_PACKETS
+            ):
                 self._control(sess, CTL_KEEPALIVE, now)
         elif len(plain) >= _CONTROL.size:
             ctl, top, count = _CONTROL.unpack_from(plain)
