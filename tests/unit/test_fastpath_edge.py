@@ -233,6 +233,20 @@ def test_busy_traffic_to_standard_peers_turns_tap_offloads_off_for_a_while() -> 
     assert fast.offload
 
 
+def test_super_frames_to_a_standard_peer_turn_tap_offloads_off_at_once() -> None:
+    wire, (a, b, c) = setup({"fastpath": True}, {"fastpath": True}, {"fastpath": False})
+    meet(wire, a, b)
+    meet(wire, a, c)
+    fast = a.fastpath
+    assert fast is not None and fast.offload
+    super_frame = tcp_super_frame(a, c, bytes(range(256)) * 200)  # about 36 segments
+    for _ in range(8):  # no housekeeping tick in between: counted as their segments
+        a.receive_vnet_frame(super_frame, wire.now)
+    assert not fast.offload and fast.active
+    wire.pump()
+    assert len(c.frames_to_write()) >= 8 * 30  # cut into finished frames meanwhile
+
+
 def test_batch_dispatch_sends_fast_plain_and_super_frames_each_their_way() -> None:
     # receive_vnet_frames: the loop's per-batch entry (io/loop.py hands it every TAP read)
     wire, (a, b, c) = setup(

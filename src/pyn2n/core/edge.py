@@ -117,6 +117,7 @@ from pyn2n.core.fastpath import (
     FastPath,
     aead_for_transform,
     decode_hello,
+    frame_segments,
     refusal,
     to_plain_frames,
 )
@@ -608,13 +609,18 @@ class Edge:
         if fast is not None and fast.tx and fast.hosts is None:
             tx = fast.tx
             std = 0
+            send_frame = self._send_frame
+            registered = self.last_sup is not None
             for data in frames:
-                if data[0] & 1 or data[1] or data[10:16] in tx:
+                if data[1] or data[0] & 1 or data[10:16] in tx:
                     receive_vnet_frame(data, now)
+                elif data[10] & 1 or not registered or len(data) < 24:
+                    receive_frame(data[10:], now)  # group frames: the -E filter and the rest
                 else:
-                    std += not data[10] & 1
-                    receive_frame(data[10:], now)
-            fast.std_unicast += std  # (many such frames turn the TAP offloads off)
+                    std += 1
+                    send_frame(data[10:], 0, now)  # (receive_frame's checks, done above)
+            if std:
+                fast.count_standard(std, now)  # (many such frames turn the TAP offloads off)
         elif fast is not None and fast.tx:  # -r: bridged hosts, MACs are mapped per frame
             for data in frames:
                 receive_vnet_frame(data, now)
@@ -638,7 +644,9 @@ class Edge:
         ):
             return
         if fast is not None and not data[10] & 1:
-            fast.std_unicast += 1  # (many such frames turn the TAP offloads off)
+            # many such frames turn the TAP offloads off: a super-frame counts as its segments,
+            # so a bulk flow to a standard-path peer stops being cut in Python within a few
+            fast.count_standard(frame_segments(data) if data[1] else 1, now)
         if data[0] & 1 or data[1]:
             # NEEDS_CSUM or GSO: the standard path carries finished frames only
             try:

@@ -695,6 +695,14 @@ class FastPath:
         """Whether the driver should have the TAP hand out super-frames (TSO, checksums)."""
         return bool(self.tx) and not self.mixed and not self.lossy
 
+    def count_standard(self, frames: int, now: float) -> None:
+        """The edge sent `frames` unicast frames the standard way: past MIXED_FRAMES in a TICK the
+        TAP offloads go off at once (and stay off MIXED_HOLD after such traffic ends)."""
+        self.std_unicast += frames
+        if self.std_unicast >= MIXED_FRAMES and not self.mixed:
+            self.mixed = True
+            self._mixed_until = now + MIXED_HOLD
+
     def get_timer(self) -> float | None:
         return self._next_tick
 
