@@ -499,6 +499,24 @@ def test_gro_is_wanted_only_while_packets_of_many_datagrams_arrive() -> None:
     assert not b.fp.gro  # bulk over: plain reads again
 
 
+def test_tso_goes_on_for_a_flow_not_for_a_trickle() -> None:
+    a, _b = established_pair()
+    small = tcp_super_frame(b"t" * 100)
+    now = 1.0
+    for _ in range(40):  # pings: 100 a second
+        now += 0.01
+        assert a.fp.send(small, now)
+        a.fp.handle_timer(now)
+    assert not a.fp.offload  # idle pings measured faster without the TAP offloads
+    for _ in range(fp.BULK_FRAMES):  # a flow: on at once, before the next tick
+        assert a.fp.send(small, now)
+    assert a.fp.offload
+    a.fp.handle_timer(now + fp.TICK)
+    assert a.fp.offload
+    a.fp.handle_timer(now + fp.BULK_HOLD + 2 * fp.TICK)
+    assert not a.fp.offload  # the flow ended
+
+
 def test_loss_feedback_waits_for_enough_packets() -> None:
     a, b = established_pair()
     frame = tcp_super_frame(b"p" * 100)

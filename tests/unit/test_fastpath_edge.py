@@ -16,7 +16,7 @@ from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import SupernodeConfig
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
-from pyn2n.core.fastpath import DEFAULT_SEGMENT, FAST_MAGIC, to_plain_frames
+from pyn2n.core.fastpath import BULK_FRAMES, DEFAULT_SEGMENT, FAST_MAGIC, to_plain_frames
 from pyn2n.core.supernode import Supernode
 
 SN: Addr = ("198.18.0.2", 7654)
@@ -215,12 +215,22 @@ def test_frames_needing_a_checksum_are_finished_for_the_standard_path() -> None:
     assert got[:40] == udp_frame(a, b, b"partial")[:40] and got[40:42] != b"\x00\x00"
 
 
+def flow(wire: Wire, a: Edge, b: Edge, frames: int = BULK_FRAMES) -> None:
+    """A flow from A to B on the fast path (enough frames for A's TAP offloads to go on)."""
+    frame = bytes(10) + udp_frame(a, b, b"f" * 500)
+    for _ in range(frames):
+        a.receive_vnet_frame(frame, wire.now)
+    wire.pump()
+
+
 def test_busy_traffic_to_standard_peers_turns_tap_offloads_off_for_a_while() -> None:
     wire, (a, b, c) = setup({"fastpath": True}, {"fastpath": True}, {"fastpath": False})
     meet(wire, a, b)
     meet(wire, a, c)
     fast = a.fastpath
-    assert fast is not None and fast.active and fast.offload
+    assert fast is not None and fast.active and not fast.offload  # no flow yet
+    flow(wire, a, b)
+    assert fast.offload
     frame = bytes(10) + udp_frame(a, c, b"x" * 1000)
     for _ in range(10):  # a bulk flow to C: cutting its super-frames in Python would be slow
         for _ in range(100):
@@ -230,6 +240,7 @@ def test_busy_traffic_to_standard_peers_turns_tap_offloads_off_for_a_while() -> 
     wire.run(1.0)
     assert not fast.offload
     wire.run(6.0)  # quiet again
+    flow(wire, a, b)
     assert fast.offload
 
 
@@ -238,7 +249,9 @@ def test_super_frames_to_a_standard_peer_turn_tap_offloads_off_at_once() -> None
     meet(wire, a, b)
     meet(wire, a, c)
     fast = a.fastpath
-    assert fast is not None and fast.offload
+    assert fast is not None
+    flow(wire, a, b)
+    assert fast.offload
     super_frame = tcp_super_frame(a, c, bytes(range(256)) * 200)  # about 36 segments
     for _ in range(8):  # no housekeeping tick in between: counted as their segments
         a.receive_vnet_frame(super_frame, wire.now)
