@@ -694,7 +694,7 @@ class FastPath:
 
     @property
     def active(self) -> bool:
-        """Some session carries our data (the driver keeps UDP_GRO on)."""
+        """Some session carries our data."""
         return bool(self.tx)
 
     @property

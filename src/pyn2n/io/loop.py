@@ -7,10 +7,10 @@ outputs flushed (frames to the TAP first, then datagrams). Stock asyncio datagra
 
 An edge with the fast path (core/fastpath.py) runs on a TAP opened with `vnet_hdr=True`: frames
 are read with their virtio header (stripped here while no fast-path peer exists, so the standard
-path costs what it did). While the node's fast path has sessions the loop keeps the TAP's
-TSO/checksum offloads on unless the fast path says that much traffic goes to peers without it
-(`FastPath.offload`), and the socket's UDP_GRO on while packets of many datagrams arrive
-(`FastPath.gro`); both go off again without a session.
+path costs what it did). The fast path says when the TAP's TSO/checksum offloads should be on
+(`FastPath.offload`: while a flow runs on it and little traffic goes to peers without it) and
+when the socket's UDP_GRO should be (`FastPath.gro`: while packets of many datagrams arrive);
+the loop applies both after each flush.
 """
 
 from __future__ import annotations
