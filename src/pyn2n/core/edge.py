@@ -615,7 +615,7 @@ class Edge:
                 if data[1] or data[0] & 1 or data[10:16] in tx:
                     receive_vnet_frame(data, now)
                 elif data[10] & 1 or not registered or len(data) < 24:
-                    receive_frame(data[10:], now)  # group frames: the -E filter and the rest
+                    receive_frame(data[10:], now)  # group, short, or not yet registered
                 else:
                     std += 1
                     send_frame(data[10:], 0, now)  # (receive_frame's checks, done above)

@@ -469,8 +469,8 @@ HOLD_MAX = 60.0
 # path halves their throughput, so offloads stay off while such traffic is more than a trickle
 MIXED_FRAMES = 256  # unicast frames to standard-path peers per TICK that turn them off
 MIXED_HOLD = 5.0
-# TSO stays off until the fast path carries a flow: with it on, idle pings measured about 15 %
-# slower (docs/fastpath.md); a bulk flow crosses the threshold within milliseconds
+# TSO stays off until the fast path carries a flow: with it on, idle pings measured slower
+# (docs/fastpath.md); a bulk flow crosses the threshold within milliseconds
 BULK_FRAMES = 64  # frames sent on the fast path since the last TICK that turn TSO on
 BULK_HOLD = 2.0  # ...and it stays on this long after the last such TICK
 GRO_IDLE = 2.0  # UDP_GRO stays on this long after the last packet of many datagrams

@@ -284,12 +284,12 @@ class EventLoop:
                 # Never negative: a node whose deadline stays in the past still lets I/O through.
                 timeout = -1.0 if deadline is None else max(0.0, deadline - now)
             for fd, _mask in poll(timeout):
-                handler = handlers.get(fd)  # None: a handler before it removed this reader
+                handler = handlers.get(fd)  # None: an earlier handler removed this reader
                 if handler is not None:
                     handler()
 
     def close(self) -> None:
-        """Release the selector and wake-up pipe; the UDP socket and TAP stay the caller's."""
+        """Release the epoll and wake-up pipe; the UDP socket and TAP stay the caller's."""
         self._epoll.close()
         if self._wake_w >= 0:
             os.close(self._wake_r)
