@@ -1,4 +1,4 @@
-"""Protocol constants, with n2n's names and values (spec: shared/docs/n2n-v3-wire.md).
+"""Protocol constants, with n2n's names and values (spec: docs/n2n-v3-wire.md).
 
 Intervals and timeouts are in seconds (floats are fine: the core takes `now` as a float).
 """

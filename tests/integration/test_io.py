@@ -270,7 +270,7 @@ def test_udp_batches_truncation_drops_and_management_socket() -> None:
 # A timer ticks every 0.1 s and reports an event; shutdown() queues a goodbye datagram.
 LOOP_CHILD = """
 import json, sys, time
-from pyn2n.core.api import Event
+from pyn2n.core.events import TestEvent
 from pyn2n.io import netconf
 from pyn2n.io.loop import EventLoop
 from pyn2n.io.tap import TapDevice
@@ -303,7 +303,7 @@ class EchoNode:
     def handle_timer(self, now):
         self.stats["ticks"] += 1
         self.next_tick = now + 0.1
-        self.out_events.append(Event("tick", {"n": self.stats["ticks"]}))
+        self.out_events.append(TestEvent(str(self.stats["ticks"])))
 
     def shutdown(self):
         self.out_dgrams.append((b"bye", self.peer))
@@ -450,7 +450,7 @@ def test_loop_with_echo_node_carries_ping_between_namespaces() -> None:
         assert stats["dgrams_in"] >= 3
         assert stats["ticks"] >= 1
         assert stats["events"] == stats["ticks"]
-        assert stats["event_kinds"] == ["tick"]
+        assert stats["event_kinds"] == ["test"]
         assert stats["send_drops"] == 0
     assert live["dgrams_in"] >= 3
     assert stats_b["byes"] == 1

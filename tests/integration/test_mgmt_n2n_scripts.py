@@ -3,7 +3,7 @@
 n2n's `scripts/test_integration_supernode.sh` and `test_integration_edge.sh` start a supernode
 (and an edge with `-l localhost:7654 -c test`), then run `n2n-ctl` for communities, packetstats,
 edges, verbose (read, then write 1), stop (read, then write). Their recorded outputs are in
-shared/interop/n2n-tests/*.expected; here the same sequence runs against pyn2n through
+tests/vectors/*.expected; here the same sequence runs against pyn2n through
 `pyn2n ctl --json`, and every JSON answer must equal n2n's.
 """
 

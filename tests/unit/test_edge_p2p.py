@@ -42,7 +42,7 @@ FROM_PEER = ipv4_frame(MY_MAC, PEER_MAC, PEER_IP, MY_IP)
 
 
 def peer_events(edge) -> list[tuple[int, str]]:
-    return [(e.data["action"], e.data["sockaddr"]) for e in edge.events() if e.kind == "peer"]
+    return [(e.data()["action"], e.data()["sockaddr"]) for e in edge.events() if e.kind == "peer"]
 
 
 # --- discovery ---------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_pending_and_known_peers_are_purged_after_60_s() -> None:
     run_until(edge, clock, start + 91)
     assert not edge.peers.known and not edge.peers.pending
     purged = [
-        e.data["macaddr"] for e in edge.events() if e.kind == "peer" and e.data["action"] == 1
+        e.data()["macaddr"] for e in edge.events() if e.kind == "peer" and e.data()["action"] == 1
     ]
     assert sorted(purged) == ["02:EE:00:00:00:02", "02:EE:00:00:00:03"]
 

@@ -67,8 +67,8 @@ def test_auto_ip_bootstrap_asks_with_null_mac_and_learns_the_address() -> None:
     assigned = IpSubnet(ipv4_to_int("10.128.7.9"), 24)
     edge.receive_datagram(from_sn(super_ack(reg, dev=assigned)), SN1, clock())
     events = [e for e in edge.events() if e.kind == "ip_assigned"]
-    assert events and events[0].data["ip4addr"] == "10.128.7.9"
-    assert events[0].data["prefix"] == 24 and events[0].data["ip4netmask"] == "255.255.255.0"
+    assert events and events[0].data()["ip4addr"] == "10.128.7.9"
+    assert events[0].data()["prefix"] == 24 and events[0].data()["ip4netmask"] == "255.255.255.0"
     assert edge.ip == "10.128.7.9"
     # the bootstrap ACK is not a registration: still dropping traffic (§10.7)
     assert edge.last_sup is None
@@ -125,7 +125,7 @@ def test_retry_every_2_s_and_switch_after_3_misses() -> None:
     regs = [(round(t - start, 6), a) for t, m, a in sent if isinstance(m, RegisterSuper)]
     assert regs == [(0, SN1), (2, SN1), (4, SN1), (6, SN2)]
     (ev,) = [e for e in edge.events() if e.kind == "supernode_changed"]
-    assert ev.data == {"from": "198.18.0.1:7654", "to": "198.18.0.2:7654", "reason": "unresponsive"}
+    assert ev.data() == {"from": "198.18.0.1:7654", "to": "198.18.0.2:7654", "reason": "unresponsive"}
 
 
 def test_give_up_marks_the_supernode_bad() -> None:
@@ -165,7 +165,7 @@ def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
     assert learned is not None and learned.purgeable and learned.mac == SN_MAC2
     assert len(edge.sns) == 2
     (ev,) = [e for e in edge.events() if e.kind == "registered"]
-    assert ev.data["first"] is True and ev.data["public_sock"] == "198.18.9.1:40001"
+    assert ev.data()["first"] is True and ev.data()["public_sock"] == "198.18.9.1:40001"
 
 
 def test_reregisters_every_interval_and_unsolicited_acks_are_dropped() -> None:
@@ -191,7 +191,7 @@ def test_nak_is_reported_and_registration_continues() -> None:
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.receive_datagram(nak(reg), SN1, clock())
     (ev,) = [e for e in edge.events() if e.kind == "register_super_nak"]
-    assert "in use" in ev.data["reason"]
+    assert "in use" in ev.data()["reason"]
     assert edge.reg_super_nak == 1 and edge.last_sup is None
     edge.handle_timer(clock.advance(2))
     assert of_type(drain(edge), RegisterSuper)  # keeps trying
@@ -289,7 +289,7 @@ def test_sweep_switches_to_a_better_supernode() -> None:
     assert edge.sns.current.addr == SN2
     i = sent.index(unregs[0])
     assert any(isinstance(m, RegisterSuper) for m in sent[i:])
-    assert any(e.data.get("reason") == "selection" for e in edge.events())
+    assert any(e.data().get("reason") == "selection" for e in edge.events())
 
 
 def test_no_switch_while_supernodes_answer_equally() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyn2n.core.api import Event, MgmtError
+from pyn2n.core.api import MgmtError
+from pyn2n.core.events import PeerAction, PeerEvent
 from pyn2n.mgmt.protocol import Control, Management
 
 ASKER = ("127.0.0.1", 40000)
@@ -103,7 +104,7 @@ def test_subscription_replacement_and_events() -> None:
     kinds = {(json.loads(d)["_type"], a) for d, a in second}
     assert kinds == {("unsubscribed", ASKER), ("replacing", OTHER), ("subscribe", OTHER)}
     out = m.post(
-        Event("peer", {"action": 4, "macaddr": "02:00:00:00:00:02", "sockaddr": "198.18.1.2:1"})
+        PeerEvent(PeerAction.ADD_P2P, "02:00:00:00:00:02", "198.18.1.2:1")
     )
     assert len(out) == 1 and out[0][1] == OTHER
     assert json.loads(out[0][0]) == {

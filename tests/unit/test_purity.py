@@ -1,4 +1,4 @@
-"""The sans-IO layers import no I/O, clock or randomness (design.md "Rules"; issue 2 item 6)."""
+"""The sans-IO layers import no I/O, clock or randomness (docs/architecture.md "Rules")."""
 
 from __future__ import annotations
 

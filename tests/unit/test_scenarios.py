@@ -2,7 +2,7 @@
 
 Registration, hole punching through each NAT type, relay, broadcast/multicast fan-out, a dead
 supernode, federation fail-over and purge timings — all on the fake clock. Spec sections refer to
-shared/docs/n2n-v3-wire.md.
+docs/n2n-v3-wire.md.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_edges_behind_every_nat_type_register_with_one_supernode() -> None:
         assert e.public_sock == public
         assert sn_rows[mac_to_str(e.mac)]["sockaddr"] == f"{public[0]}:{public[1]}"
         assert sn_rows[mac_to_str(e.mac)]["ip4addr"] == f"{e.ip}/24"
-        assert [ev.data["first"] for ev in net.events(n, "registered")] == [True]
+        assert [ev.data()["first"] for ev in net.events(n, "registered")] == [True]
     auto = edge_of(net, "auto")
     (assigned,) = net.events("auto", "ip_assigned")
     subnet = next(
@@ -77,7 +77,7 @@ def test_edges_behind_every_nat_type_register_with_one_supernode() -> None:
         for r in net.node("sn").mgmt_communities(net.now)
         if r["community"] == COMMUNITY
     )
-    assert auto.ip == assigned.data["ip4addr"]
+    assert auto.ip == assigned.data()["ip4addr"]
     assert ipaddress.IPv4Address(auto.ip) in ipaddress.IPv4Network(subnet)
     assert mac_to_str(auto.mac) in sn_rows
     # re-registration every 20 s keeps everybody listed past the 60 s purge (§7.2)
@@ -332,7 +332,7 @@ def test_failover_to_the_federated_supernode(kill_offset: float) -> None:
     assert max(moved.values()) - t_kill <= bound, moved
     assert set(hops) == {"e1", "e2"}
     for n in names:
-        ev = [e.data for e in net.events(n, "supernode_changed")]
+        ev = [e.data() for e in net.events(n, "supernode_changed")]
         assert ev and ev[-1]["to"] == f"{sn2_addr[0]}:{sn2_addr[1]}"
         assert ev[-1]["reason"] == "unresponsive"
     sn2_macs = {
@@ -407,8 +407,8 @@ def test_supernode_purges_a_silent_edge_on_time() -> None:
         <= purged_at
         <= t_last + REGISTRATION_TIMEOUT + PURGE_REGISTRATION_FREQ
     )
-    ((t_ev, ev),) = [(t, e) for t, e in net.event_log("sn", "peer") if e.data["action"] == 1]
-    assert t_ev == purged_at and ev.data["macaddr"] == mac_to_str(sim_mac(2))
+    ((t_ev, ev),) = [(t, e) for t, e in net.event_log("sn", "peer") if e.data()["action"] == 1]
+    assert t_ev == purged_at and ev.data()["macaddr"] == mac_to_str(sim_mac(2))
     # the others stay
     assert {r["macaddr"] for r in net.node("sn").mgmt_edges(net.now)} == {
         mac_to_str(sim_mac(1)),
@@ -428,8 +428,8 @@ def test_edge_purges_a_silent_peer_on_time() -> None:
         lambda: sim_mac(2) not in edge_of(net, a).peers.known, purge_deadline - net.now + 0.01
     )
     assert net.now >= t_seen + PEER_PURGE_TIMEOUT
-    purges = [(t, e) for t, e in net.event_log(a, "peer") if e.data["action"] == 1]
-    assert [(t, e.data["macaddr"]) for t, e in purges] == [(net.now, mac_to_str(sim_mac(2)))]
+    purges = [(t, e) for t, e in net.event_log(a, "peer") if e.data()["action"] == 1]
+    assert [(t, e.data()["macaddr"]) for t, e in purges] == [(net.now, mac_to_str(sim_mac(2)))]
     assert sim_mac(2) not in edge_of(net, a).peers.pending
 
 

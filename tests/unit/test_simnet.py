@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
-from pyn2n.core.api import Addr, Event
+from pyn2n.core.api import Addr
+from pyn2n.core.events import Event
 from tests.simnet import (
     BROADCAST_MAC,
     ETH_P_ARP,
@@ -27,6 +30,11 @@ from tests.simnet import (
     udp_payload,
 )
 
+
+@dataclass(slots=True, frozen=True)
+class Tick(Event):
+    kind: ClassVar[str] = "tick"
+    n: int
 
 class Echo(Probe):
     """Sends every datagram back to where it came from."""
@@ -50,7 +58,7 @@ class Ticker(Probe):
     def handle_timer(self, now: float) -> None:
         self.fired.append(now)
         self._next = now + self.period
-        self._events.append(Event("tick", {"n": len(self.fired)}))
+        self._events.append(Tick(len(self.fired)))
         if self.target:
             self._out.append((b"tick", self.target))
 
@@ -190,7 +198,7 @@ def test_timers_fire_at_deadlines_and_outputs_are_sent() -> None:
     net.run_until(4.505)
     assert t.fired == [1.5, 3.0, 4.5]
     assert [round(x, 6) for x, _, _ in sink.received] == [1.51, 3.01]  # 4.51 is still in flight
-    assert [e.data["n"] for e in net.events("t", "tick")] == [1, 2, 3]
+    assert [e.data()["n"] for e in net.events("t", "tick")] == [1, 2, 3]
     net.run_until(4.505)  # running to the present again is a no-op
     with pytest.raises(SimError):
         net.run_until(1.0)

@@ -271,7 +271,7 @@ def test_edges_purged_after_60_s_and_empty_on_the_fly_community_with_them() -> N
     assert not [r for r in sn.mgmt_edges(T0 + 90) if r["community"] == "net"]
     assert [r["community"] for r in sn.mgmt_communities(T0 + 90)] == ["-/-"]
     events = [e for e in sn.events() if e.kind == "peer"]
-    assert events and events[0].data["action"] == 1
+    assert events and events[0].data()["action"] == 1
 
 
 def test_file_communities_are_permanent_and_lock_names() -> None:

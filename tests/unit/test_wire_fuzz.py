@@ -1,4 +1,4 @@
-"""Fuzz: no byte string makes the decoders raise anything but WireError (design.md "Errors"),
+"""Fuzz: no byte string makes the decoders raise anything but WireError (docs/architecture.md "Rules"),
 and the PACKET fast path accepts exactly what the generic decoder accepts."""
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_logging
 from pyn2n.cli.edge_args import EdgeArgs, parse_edge_args
-from pyn2n.core.api import Event
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
+from pyn2n.core.events import Event, IpAssigned
 from pyn2n.mgmt.protocol import Control
 
 log = logging.getLogger("pyn2n.edge")
@@ -115,11 +115,11 @@ def _main(argv: list[str]) -> int:
     )
 
     def on_event(event: Event) -> bool:
-        if event.kind != "ip_assigned":
+        if not isinstance(event, IpAssigned):
             return False
-        ip = f"{event.data['ip4addr']}/{event.data['prefix']}"
+        ip = f"{event.ip4addr}/{event.prefix}"
         configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu)
-        log.info("address %s assigned by %s", ip, event.data.get("supernode"))
+        log.info("address %s assigned by %s", ip, event.supernode)
         return True
 
     control = Control(trace_level=args.verbosity, on_verbose=trace_to_logging)

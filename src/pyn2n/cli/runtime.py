@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyn2n.cli.common import UsageError
-from pyn2n.core.api import Event
+from pyn2n.core.events import Event, PeerEvent
 from pyn2n.io.loop import EventLoop
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import ManagementSocket, UdpSocket
@@ -67,12 +67,10 @@ class Runtime:
         return self._loop
 
     def _event(self, event: Event) -> None:
-        if event.kind == "stop":
-            self._loop.stop()
-        elif self.on_event is not None and self.on_event(event):
+        if self.on_event is not None and self.on_event(event):
             pass
-        elif event.kind != "peer":
-            self.log.info("%s %s", event.kind, event.data)
+        elif not isinstance(event, PeerEvent):
+            self.log.info("%s %s", event.kind, event.data())
         for data, addr in self.mgmt.post(event):
             self.mgmt_sock.sendto(data, addr)
 

@@ -1,29 +1,32 @@
-"""The shape every sans-IO node (edge, supernode) offers its drivers — aioquic's, in short.
+"""The contract between a sans-IO node (edge, supernode) and its drivers — aioquic's, in short.
 
-Inputs: `receive_datagram(data, addr, now)`, `receive_frame(frame, now)` (edge), `handle_timer(now)`.
-Outputs, drained by the driver after each input: `datagrams_to_send()`, `frames_to_write()` (edge),
-`events()`, and `get_timer()` — the absolute time (same clock as `now`) of the next deadline.
-A node never raises on remote input: it drops and counts.
+Inputs: datagrams (plain, or GRO-merged runs of equal segments), TAP frames (plain, or behind a
+virtio_net_hdr), timer ticks, and the driver's own send failures. Outputs, drained by the driver
+after each input: datagrams (plain, and GSO buffers of equal segments), frames (plain, and behind
+a virtio_net_hdr), events, the next deadline (same clock as `now`) and the offloads the node
+wants. A node never raises on remote input: it drops and counts. Every method a driver calls is
+declared here; `io/` uses nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
+
+from pyn2n.core.events import Event
 
 Addr = tuple[str, int]  # (IPv4 address text, UDP port)
 
 
-@dataclass(slots=True)
-class Event:
-    """Something a driver or the management port may want to know (peer added, registered …)."""
-
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
 class MgmtError(Exception):
-    """Raised by a node's `mgmt_<method>` to answer with an n2n error word, e.g. "noaccess"."""
+    """Raised by a management view to answer with an n2n error word, e.g. "noaccess"."""
+
+
+class Offload(NamedTuple):
+    """What the fast path wants from the drivers now: TSO/checksum offloads on the TAP (super-
+    frames), UDP_GRO on the socket (merged reads)."""
+
+    tso: bool
+    gro: bool
 
 
 class Node(Protocol):
@@ -37,8 +40,33 @@ class Node(Protocol):
 
     def events(self) -> list[Event]: ...
 
+    def send_failed(self, count: int) -> None:
+        """The driver could not send `count` datagrams (counted, shown by management)."""
+        ...
+
+    def shutdown(self, now: float) -> None: ...
+
 
 class EdgeNode(Node, Protocol):
     def receive_frame(self, frame: bytes, now: float) -> None: ...
 
     def frames_to_write(self) -> list[bytes]: ...
+
+
+class FastEdgeNode(EdgeNode, Protocol):
+    """An edge whose TAP hands out frames behind a virtio_net_hdr (IFF_VNET_HDR) and whose socket
+    may merge datagrams (UDP_GRO): the fast path's drivers."""
+
+    def receive_vnet_frames(self, frames: list[bytes], now: float) -> None: ...
+
+    def receive_gro(self, buf: bytes, segment: int, addr: Addr, now: float) -> None: ...
+
+    def gso_datagrams_to_send(self) -> list[tuple[bytes, int, Addr]]:
+        """(buffer, segment size, addr): equal datagrams back to back for one UDP_SEGMENT send
+        (the last may be shorter). Plain datagrams stay in `datagrams_to_send`, which the driver
+        sends in one sendmmsg batch."""
+        ...
+
+    def vnet_frames_to_write(self) -> list[bytes]: ...
+
+    def offload(self) -> Offload: ...

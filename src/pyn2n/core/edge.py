@@ -108,8 +108,17 @@ from pyn2n.constants import (
     SN_SELECTION_PING_COUNT,
     SWEEP_TIME,
 )
-from pyn2n.core.api import Addr, Event, MgmtError
+from pyn2n.core.api import Addr, MgmtError
 from pyn2n.core.edge_config import EdgeConfig
+from pyn2n.core.events import (
+    Event,
+    IpAssigned,
+    PeerAction,
+    PeerEvent,
+    Registered,
+    RegistrationRefused,
+    SupernodeChanged,
+)
 from pyn2n.core.fastpath import (
     FAST_MAGIC,
     HELLO_OFFER,
@@ -169,12 +178,6 @@ __all__ = ["Edge", "MgmtError"]
 _BROADCAST = b"\xff" * 6
 _IPV4_ETHERTYPE = b"\x08\x00"
 _INVALID_PEER_HOSTS = frozenset(("127.0.0.1", "0.0.0.0"))
-
-# event "peer" actions (spec §8)
-PEER_PURGE = 1
-PEER_CLEAR = 2
-PEER_DEL_P2P = 3
-PEER_ADD_P2P = 4
 
 # bootstrap phases (n2n edge.c runlevels 0-1, 2-3, then the main loop)
 PHASE_PING = "ping"
@@ -508,10 +511,7 @@ class Edge:
             self.sup_attempts = N2N_EDGE_SUP_ATTEMPTS
             if new is not old:
                 self._events.append(
-                    Event(
-                        "supernode_changed",
-                        {"from": _fmt(old.addr), "to": _fmt(new.addr), "reason": "unresponsive"},
-                    )
+                    SupernodeChanged(_fmt(old.addr), _fmt(new.addr), "unresponsive")
                 )
         else:
             self.sup_attempts -= 1
@@ -533,11 +533,11 @@ class Edge:
         # deadlines are compared exactly as get_timer() computes them (float rounding)
         if not self.sn_wait and now >= self._last_purge_known + PURGE_REGISTRATION_FREQ:
             for peer in self.peers.purge_known(before):
-                self._peer_event(PEER_PURGE, peer)
+                self._peer_event(PeerAction.PURGE, peer)
             self._last_purge_known = now
         if now >= self._last_purge_pending + PURGE_REGISTRATION_FREQ:
             for peer in self.peers.purge_pending(before):
-                self._peer_event(PEER_PURGE, peer)
+                self._peer_event(PeerAction.PURGE, peer)
             self._last_purge_pending = now
         if self._routing and now >= self._last_purge_hosts + SWEEP_TIME:
             old = now - MAC_LEARNING_EXPIRE
@@ -564,10 +564,7 @@ class Edge:
                 self._wait_since = now
             self.sn_wait = 1
             self._events.append(
-                Event(
-                    "supernode_changed",
-                    {"from": _fmt(old.addr), "to": _fmt(best.addr), "reason": "selection"},
-                )
+                SupernodeChanged(_fmt(old.addr), _fmt(best.addr), "selection")
             )
         sns.reset_criteria(len(self.peers.pending), self.config.header_encryption)
         self._send_pings(sns.ping_targets(self._ping_count, self._rng), now)
@@ -709,7 +706,7 @@ class Edge:
                 return
             # too long without direct traffic: the path may be gone (n2n find_peer_destination)
             self.peers.remove_known(dst)
-            self._peer_event(PEER_DEL_P2P, peer)
+            self._peer_event(PeerAction.DEL_P2P, peer)
             stale_sock = peer.sock
         else:
             stale_sock = NO_SOCK
@@ -1061,7 +1058,7 @@ class Edge:
     ) -> None:
         """A known peer speaks directly from another socket: it is no longer known (n2n)."""
         self.peers.remove_known(peer.mac)
-        self._peer_event(PEER_DEL_P2P, peer)
+        self._peer_event(PeerAction.DEL_P2P, peer)
         self._register_with_new_peer(False, peer.mac, dev, desc, sock, now)
 
     def _on_register_ack(
@@ -1089,7 +1086,7 @@ class Edge:
         other = peers.find_known_by_sock(addr)
         if other is not None:
             # the socket already belongs to a known peer: it changed its MAC (n2n)
-            self._peer_event(PEER_DEL_P2P, peer)
+            self._peer_event(PeerAction.DEL_P2P, peer)
             if peer.reg_sent is not None:
                 other.reg_sent = peer.reg_sent
             peers.rename_known(other, mac)
@@ -1109,7 +1106,7 @@ class Edge:
         if peer.reg_sent is not None:
             peer.rtt = now - peer.reg_sent
             peer.reg_sent = None
-        self._peer_event(PEER_ADD_P2P, peer)
+        self._peer_event(PeerAction.ADD_P2P, peer)
         if self._fast is not None:
             self._fast.peer_up(peer, now)
 
@@ -1149,15 +1146,12 @@ class Edge:
                 self._set_ip(ip, ack.dev_addr.bitlen)
                 net = ipaddress.IPv4Network(f"{ip}/{ack.dev_addr.bitlen}", strict=False)
                 self._events.append(
-                    Event(
-                        "ip_assigned",
-                        {
-                            "ip4addr": ip,
-                            "prefix": ack.dev_addr.bitlen,
-                            "ip4netmask": str(net.netmask),
-                            "macaddr": mac_to_str(self.mac),
-                            "supernode": _fmt(cur.addr),
-                        },
+                    IpAssigned(
+                        ip4addr=ip,
+                        prefix=ack.dev_addr.bitlen,
+                        ip4netmask=str(net.netmask),
+                        macaddr=mac_to_str(self.mac),
+                        supernode=_fmt(cur.addr),
                     )
                 )
             else:
@@ -1174,13 +1168,8 @@ class Edge:
         if first or cur is not self._registered_sn:
             self._registered_sn = cur
             self._events.append(
-                Event(
-                    "registered",
-                    {
-                        "supernode": _fmt(cur.addr),
-                        "first": first,
-                        "public_sock": _fmt(self.public_sock),
-                    },
+                Registered(
+                    supernode=_fmt(cur.addr), first=first, public_sock=_fmt(self.public_sock)
                 )
             )
 
@@ -1206,10 +1195,7 @@ class Edge:
                 else "MAC or IP address already in use or not yet released"
             )
             self._events.append(
-                Event(
-                    "register_super_nak",
-                    {"supernode": _fmt(self.sns.current.addr), "reason": why},
-                )
+                RegistrationRefused(supernode=_fmt(self.sns.current.addr), reason=why)
             )
 
     def _on_peer_info(
@@ -1349,13 +1335,8 @@ class Edge:
         if self._fast is not None:
             self._fast.ip4 = self._ip4
 
-    def _peer_event(self, action: int, peer: Peer) -> None:
-        self._events.append(
-            Event(
-                "peer",
-                {"action": action, "macaddr": mac_to_str(peer.mac), "sockaddr": _fmt(peer.sock)},
-            )
-        )
+    def _peer_event(self, action: PeerAction, peer: Peer) -> None:
+        self._events.append(PeerEvent(action, mac_to_str(peer.mac), _fmt(peer.sock)))
 
     def _wall(self, t: float | None, now: float) -> int:
         """A monotonic time as management shows it: wall-clock seconds if we can, 0 = never."""

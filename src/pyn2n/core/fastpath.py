@@ -1,7 +1,7 @@
 """The fast path between two pyn2n edges: whole 64 KiB GSO super-frames, one AEAD per super-frame.
 
 A TAP opened with IFF_VNET_HDR and TSO hands out TCP super-frames of up to 64 KiB, each behind a
-10-byte virtio_net_hdr (design.md "Runtime facts measured"). Between two pyn2n edges that have a
+10-byte virtio_net_hdr (docs/runtime-facts.md). Between two pyn2n edges that have a
 direct path, such a super-frame travels whole: sealed once (AES-256-GCM, ChaCha20-Poly1305, or
 nothing without `-k`), cut into UDP datagrams that leave in one `sendmsg` with UDP_SEGMENT,
 reassembled at the other edge and written to its TAP with the virtio header unchanged, so neither

@@ -100,7 +100,7 @@ from pyn2n.constants import (
     REG_LIFETIME,
     REGISTRATION_TIMEOUT,
 )
-from pyn2n.core.api import Addr, Event
+from pyn2n.core.api import Addr
 from pyn2n.core.community import (
     CommunityList,
     assign_host,
@@ -109,6 +109,7 @@ from pyn2n.core.community import (
     parse_community_file,
 )
 from pyn2n.core.config import ConfigError, SupernodeConfig
+from pyn2n.core.events import Event, PeerAction, PeerEvent
 from pyn2n.core.federation import Federation, Member
 from pyn2n.core.secure import STATIC_KEY_TYPES, HeaderCrypto, is_plaintext_header, verify_stamp
 from pyn2n.crypto.auth import (
@@ -731,7 +732,7 @@ class Supernode:
             # an edge registered with another supernode: remember where, forget it here
             self._associate(comm, reg.edge_mac, addr, now)
             if comm.edges.pop(reg.edge_mac, None) is not None:
-                self._events.append(self._peer_event(2, reg.edge_mac, addr))
+                self._events.append(self._peer_event(PeerAction.CLEAR, reg.edge_mac, addr))
             return
         if not from_sn and reg.edge_mac != NULL_MAC:
             copy = RegisterSuper(
@@ -877,7 +878,7 @@ class Supernode:
             self._drop("auth")
             return
         del comm.edges[msg.src_mac]
-        self._events.append(self._peer_event(2, msg.src_mac, edge.addr))
+        self._events.append(self._peer_event(PeerAction.CLEAR, msg.src_mac, edge.addr))
 
     def _on_query_peer(
         self,
@@ -1031,7 +1032,7 @@ class Supernode:
         # another supernode holds this MAC with another token: tell our edge, forget it
         out = encode(Common(0, common.ttl - 1, common.flags, comm.name), nak)
         self._send(self._seal(comm, out), edge.addr)
-        self._events.append(self._peer_event(2, nak.src_mac, edge.addr))
+        self._events.append(self._peer_event(PeerAction.CLEAR, nak.src_mac, edge.addr))
 
     def _register_with_federation(self, now: float, forced: bool) -> None:
         """n2n `re_register_and_purge_supernodes`: REGISTER_SUPER to members silent > 20 s (to
@@ -1082,7 +1083,7 @@ class Supernode:
             for mac, edge in list(comm.edges.items()):
                 if edge.last_seen < edge_deadline:
                     del comm.edges[mac]
-                    self._events.append(self._peer_event(1, mac, edge.addr))
+                    self._events.append(self._peer_event(PeerAction.PURGE, mac, edge.addr))
             for mac, assoc in list(comm.assoc.items()):
                 if assoc.last_seen < assoc_deadline:
                     del comm.assoc[mac]
@@ -1091,12 +1092,8 @@ class Supernode:
                 self._remove_community(comm)
 
     @staticmethod
-    def _peer_event(action: int, mac: bytes, addr: Addr) -> Event:
-        """§8 peer event: 1 purge, 2 clear."""
-        return Event(
-            "peer",
-            {"action": action, "macaddr": mac_to_str(mac), "sockaddr": f"{addr[0]}:{addr[1]}"},
-        )
+    def _peer_event(action: PeerAction, mac: bytes, addr: Addr) -> Event:
+        return PeerEvent(action, mac_to_str(mac), f"{addr[0]}:{addr[1]}")
 
     # -- management (§8) --------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Linux ABI numbers the io drivers need and Python's stdlib does not export (all in one place).
 
-Values are from <linux/if_tun.h>, <linux/in.h>, <asm-generic/socket.h> and <linux/udp.h>; design.md
-"Runtime facts measured" records which ones were exercised on these machines.
+Values are from <linux/if_tun.h>, <linux/in.h>, <asm-generic/socket.h> and <linux/udp.h>;
+docs/runtime-facts.md records which ones were exercised on these machines.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One thread, one `select.epoll` (used directly: the `selectors` wrapper's bookkeeping per wake-up
 showed in profiles), non-blocking fds drained up to `batch` items per wake-up, then the node's
 outputs flushed (frames to the TAP first, then datagrams). Stock asyncio datagram transports are
-3x slower here (design.md "Runtime facts measured"), so the data path never goes through asyncio.
+3x slower here (docs/runtime-facts.md), so the data path never goes through asyncio.
 
 An edge with the fast path (core/fastpath.py) runs on a TAP opened with `vnet_hdr=True`: frames
 are read with their virtio header (stripped here while no fast-path peer exists, so the standard

@@ -2,8 +2,8 @@
 
 Each `read()` returns one Ethernet frame (no packet-info prefix: IFF_NO_PI). With `vnet_hdr=True`
 every frame read or written starts with a 10-byte struct virtio_net_hdr, which lets the kernel hand
-out and accept 64 KiB GSO super-frames once `set_offload()` enables them (design.md "Runtime facts
-measured"); `write_batch` then puts a zero header (no offload work) in front of plain frames and
+out and accept 64 KiB GSO super-frames once `set_offload()` enables them
+(docs/runtime-facts.md); `write_batch` then puts a zero header (no offload work) in front of plain frames and
 `write_vnet_batch` writes frames that carry their own. The device exists while the fd is open:
 `close()` removes it.
 """

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyn2n.core.api import Addr, Event, MgmtError
+from pyn2n.core.api import Addr, MgmtError
+from pyn2n.core.events import Event, TestEvent
 from pyn2n.crypto.pearson import pearson_hash_64
 
 MAX_REQUEST = 80
@@ -132,7 +133,7 @@ class Management:
             return []
         out = []
         for sub in targets:
-            row = {"_tag": sub.tag, "_type": "event", **event.data}
+            row = {"_tag": sub.tag, "_type": "event", **event.data()}
             out.append((_dump(row), sub.addr))
         return out
 
@@ -205,7 +206,7 @@ class Management:
         out.append(_dump({"_tag": tag, "_type": "end", "cmd": method}))
         replies = [(r, addr) for r in out]
         if method == "post.test":
-            replies += self.post(Event("test", {"test": argv or ""}))
+            replies += self.post(TestEvent(argv or ""))
         return replies
 
     def _call(self, method: str, write: bool, argv: str | None, now: float) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The one exception the wire decoders raise.
 
 Any byte string handed to `pyn2n.wire.decode*` either decodes or raises `WireError`
-(design.md "Errors"): the core catches it, counts and drops the datagram. Encoders, whose
+(docs/architecture.md "Rules"): the core catches it, counts and drops the datagram. Encoders, whose
 input is local, raise plain `ValueError` for out-of-range fields instead.
 """
 

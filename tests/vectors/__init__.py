@@ -1,4 +1,4 @@
-"""Readers for n2n's own test outputs in shared/interop/n2n-tests/*.expected (our oracle).
+"""Readers for n2n's own test outputs, kept beside this file as *.expected (our oracle; README.md).
 
 A file is a sequence of blocks: a label line `name: text` (e.g. `aes: output size = 0x236`), then
 optionally hexdump lines `000: 03 02 ...  |ascii|`. `read_blocks` gives (label, text, bytes) in order.
@@ -6,7 +6,6 @@ optionally hexdump lines `000: 03 02 ...  |ascii|`. `read_blocks` gives (label, 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,21 +13,8 @@ from pathlib import Path
 _HEX_LINE = re.compile(r"^([0-9a-f]{3,}):((?: [0-9a-f]{2}| ){1,60})\s*\|")
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("PYN2N_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared"
-
-
 def vectors_dir() -> Path:
-    path = shared_dir() / "interop" / "n2n-tests"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"n2n test vectors not found at {path}: check out shared/ beside the repository "
-            "or set PYN2N_SHARED"
-        )
-    return path
+    return Path(__file__).resolve().parent
 
 
 @dataclass
