@@ -22,6 +22,7 @@ from pyn2n.constants import (
     REGISTRATION_TIMEOUT,
     SWEEP_TIME,
 )
+from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import MSG_TYPE_PACKET, MSG_TYPE_REGISTER_SUPER, mac_to_str
 from tests.simnet import (
     SIM_COMMUNITY,
@@ -60,7 +61,7 @@ def test_edges_behind_every_nat_type_register_with_one_supernode() -> None:
     net.add_host("h_auto")
     n2n_edge(net, "auto", "h_auto", supernodes=["sn"], community=COMMUNITY)  # auto-IP (§7.1)
     register_all(net, [*names, "auto"])
-    sn_rows = {r["macaddr"]: r for r in net.node("sn").mgmt_edges(net.now)}
+    sn_rows = {r["macaddr"]: r for r in SupernodeViews(net.node("sn")).mgmt_edges(net.now)}
     for n in names:
         e = edge_of(net, n)
         public = net.public_addr(n, net.addr("sn"))
@@ -74,7 +75,7 @@ def test_edges_behind_every_nat_type_register_with_one_supernode() -> None:
     (assigned,) = net.events("auto", "ip_assigned")
     subnet = next(
         r["ip4addr"]
-        for r in net.node("sn").mgmt_communities(net.now)
+        for r in SupernodeViews(net.node("sn")).mgmt_communities(net.now)
         if r["community"] == COMMUNITY
     )
     assert auto.ip == assigned.data()["ip4addr"]
@@ -82,7 +83,7 @@ def test_edges_behind_every_nat_type_register_with_one_supernode() -> None:
     assert mac_to_str(auto.mac) in sn_rows
     # re-registration every 20 s keeps everybody listed past the 60 s purge (§7.2)
     net.run_for(REGISTRATION_TIMEOUT + 2 * PURGE_REGISTRATION_FREQ)
-    assert len(net.node("sn").mgmt_edges(net.now)) == len(names) + 1
+    assert len(SupernodeViews(net.node("sn")).mgmt_edges(net.now)) == len(names) + 1
     assert all(edge_of(net, n).sn_wait == 0 for n in names)
     assert net.log.count(src="e5", pc=MSG_TYPE_REGISTER_SUPER, fate="delivered") >= 6
 
@@ -182,7 +183,9 @@ def test_keepalive_and_nat_rebinding() -> None:
     assert new_public not in (None, first_public)
     assert edge_of(net, "e1").public_sock == new_public
     row = next(
-        r for r in net.node("sn").mgmt_edges(net.now) if r["macaddr"] == mac_to_str(sim_mac(1))
+        r
+        for r in SupernodeViews(net.node("sn")).mgmt_edges(net.now)
+        if r["macaddr"] == mac_to_str(sim_mac(1))
     )
     assert row["sockaddr"] == f"{new_public[0]}:{new_public[1]}"
     assert set(ping_pong(net, "e2", "e1", rounds=3)) == {"sn"}
@@ -336,7 +339,9 @@ def test_failover_to_the_federated_supernode(kill_offset: float) -> None:
         assert ev and ev[-1]["to"] == f"{sn2_addr[0]}:{sn2_addr[1]}"
         assert ev[-1]["reason"] == "unresponsive"
     sn2_macs = {
-        r["macaddr"] for r in net.node("sn2").mgmt_edges(net.now) if r["community"] == COMMUNITY
+        r["macaddr"]
+        for r in SupernodeViews(net.node("sn2")).mgmt_edges(net.now)
+        if r["community"] == COMMUNITY
     }
     assert sn2_macs == {mac_to_str(edge_of(net, n).mac) for n in names}
     # a new edge that lists both supernodes joins through the standby
@@ -396,7 +401,9 @@ def test_supernode_purges_a_silent_edge_on_time() -> None:
     t_last = max(r.t_arrived or 0 for r in net.log.select(src=b, dst="sn", fate="delivered"))
 
     def listed() -> bool:
-        return mac_to_str(sim_mac(2)) in {r["macaddr"] for r in net.node("sn").mgmt_edges(net.now)}
+        return mac_to_str(sim_mac(2)) in {
+            r["macaddr"] for r in SupernodeViews(net.node("sn")).mgmt_edges(net.now)
+        }
 
     net.run_until(t_last + REGISTRATION_TIMEOUT - 0.01)
     assert listed()
@@ -410,7 +417,7 @@ def test_supernode_purges_a_silent_edge_on_time() -> None:
     ((t_ev, ev),) = [(t, e) for t, e in net.event_log("sn", "peer") if e.data()["action"] == 1]
     assert t_ev == purged_at and ev.data()["macaddr"] == mac_to_str(sim_mac(2))
     # the others stay
-    assert {r["macaddr"] for r in net.node("sn").mgmt_edges(net.now)} == {
+    assert {r["macaddr"] for r in SupernodeViews(net.node("sn")).mgmt_edges(net.now)} == {
         mac_to_str(sim_mac(1)),
         mac_to_str(sim_mac(3)),
     }

@@ -21,6 +21,7 @@ from pyn2n.constants import (
 from pyn2n.core.secure import HeaderCrypto
 from pyn2n.crypto.auth import bin_to_ascii, generate_public_key, user_private_key
 from pyn2n.crypto.timestamp import TimeStamper
+from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import (
     MSG_TYPE_REGISTER_SUPER,
     Auth,
@@ -66,7 +67,11 @@ def _attacker(net: SimNet) -> Probe:
 
 
 def _sn_edge_macs(net: SimNet, sn: str = "sn") -> set[str]:
-    return {r["macaddr"] for r in net.node(sn).mgmt_edges(net.now) if r["community"] != "-/-"}
+    return {
+        r["macaddr"]
+        for r in SupernodeViews(net.node(sn)).mgmt_edges(net.now)
+        if r["community"] != "-/-"
+    }
 
 
 # -- header encryption (-H, §6) ------------------------------------------------------------------
@@ -286,7 +291,9 @@ def test_spoofed_register_super_is_refused(auth: Auth) -> None:
     ping_pong(net, a, b, rounds=2)
     evil = _attacker(net)
     sn = net.node("sn")
-    victim_row = next(r for r in sn.mgmt_edges(net.now) if r["macaddr"] == mac_to_str(sim_mac(2)))
+    victim_row = next(
+        r for r in SupernodeViews(sn).mgmt_edges(net.now) if r["macaddr"] == mac_to_str(sim_mac(2))
+    )
     spoof = encode(
         Common(0, N2N_DEFAULT_TTL, 0, SIM_COMMUNITY.encode()),
         RegisterSuper(
@@ -306,7 +313,9 @@ def test_spoofed_register_super_is_refused(auth: Auth) -> None:
     assert isinstance(nak, RegisterSuperNak)
     assert (nak.cookie, nak.src_mac) == (0x5EED, sim_mac(2))
     # the registration stays where it was, and so does the traffic
-    row = next(r for r in sn.mgmt_edges(net.now) if r["macaddr"] == mac_to_str(sim_mac(2)))
+    row = next(
+        r for r in SupernodeViews(sn).mgmt_edges(net.now) if r["macaddr"] == mac_to_str(sim_mac(2))
+    )
     assert row["sockaddr"] == victim_row["sockaddr"]
     hops = ping_pong(net, a, b, rounds=30, period=2.0)  # past two re-registrations
     assert set(hops) == {"sn"}

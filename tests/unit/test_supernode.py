@@ -20,6 +20,7 @@ from pyn2n.constants import (
 from pyn2n.core.community import assign_host, assign_subnet, parse_community_file
 from pyn2n.core.config import ConfigError, SupernodeConfig
 from pyn2n.core.supernode import Supernode
+from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import (
     Common,
     Packet,
@@ -110,13 +111,13 @@ def test_register_super_ack_fields() -> None:
     assert ack.lifetime == REG_LIFETIME
     assert ack.auth == Auth()  # simple-id: zero answer
     assert ack.supernodes == () and ack.key_time == 0
-    (row,) = sn.mgmt_edges(T0)
+    (row,) = SupernodeViews(sn).mgmt_edges(T0)
     assert row["macaddr"] == "02:00:00:00:00:A1"
     assert row["sockaddr"] == "198.18.1.1:40001"
     assert row["ip4addr"] == "10.0.0.161/24" and row["desc"] == "edge"
     assert row["community"] == "net" and row["last_seen"] == int(T0)
     assert sn.stats.reg_super == 1 and sn.stats.last_reg_super == T0
-    comms = {r["community"]: r for r in sn.mgmt_communities(T0)}
+    comms = {r["community"]: r for r in SupernodeViews(sn).mgmt_communities(T0)}
     assert comms["-/-"]["is_federation"] == 1
     assert comms["net"]["purgeable"] == 1 and comms["net"]["ip4addr"].endswith("/24")
 
@@ -144,8 +145,10 @@ def test_null_mac_bootstrap_gets_an_address_but_is_not_stored() -> None:
     sn = make_sn()
     ack = register(sn, NULL_MAC, E1, dev=IpSubnet(0, 0), desc=b"boot")
     assert ack.dev_addr.net_addr != 0
-    assert sn.mgmt_edges(T0) == [] or all(r["community"] == "-/-" for r in sn.mgmt_edges(T0))
-    assert not [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    assert SupernodeViews(sn).mgmt_edges(T0) == [] or all(
+        r["community"] == "-/-" for r in SupernodeViews(sn).mgmt_edges(T0)
+    )
+    assert not [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
 
 
 def test_spoofed_mac_is_naked_and_not_moved() -> None:
@@ -156,14 +159,14 @@ def test_spoofed_mac_is_naked_and_not_moved() -> None:
     assert isinstance(nak, RegisterSuperNak)
     assert nak.src_mac == MAC1 and nak.cookie == 77 and nak.auth == Auth()
     assert sn.drops["spoofed_mac"] == 1 and sn.stats.reg_super_nak == 1
-    (row,) = [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    (row,) = [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
     assert row["sockaddr"] == "198.18.1.1:40001"
     # the same TAP IP under a new MAC without the token: refused too
     sn.receive_datagram(reg_super(MAC2, auth=token(9), dev=IpSubnet(0x0A0000A1, 24)), E2, T0 + 1)
     assert isinstance(one(sn, E2)[1], RegisterSuperNak)
     # the right token from a new socket moves it (NAT rebinding)
     register(sn, MAC1, E2, now=T0 + 2, auth=token(1))
-    (row,) = [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    (row,) = [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
     assert row["sockaddr"] == "198.18.1.2:40002"
 
 
@@ -171,7 +174,7 @@ def test_dash_m_lets_a_new_token_take_over() -> None:
     sn = make_sn(spoofing_protection=False)
     register(sn, MAC1, E1, auth=token(1))
     register(sn, MAC1, E2, auth=token(9))
-    (row,) = [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    (row,) = [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
     assert row["sockaddr"] == "198.18.1.2:40002"
 
 
@@ -181,9 +184,9 @@ def test_unregister_needs_the_token() -> None:
     unreg = lambda auth: encode(Common(0, 2, 0, b"net"), UnregisterSuper(auth, MAC1))  # noqa: E731
     sn.receive_datagram(unreg(token(2)), E1, T0)
     assert sn.drops["auth"] == 1
-    assert [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    assert [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
     sn.receive_datagram(unreg(token(1)), E1, T0)
-    assert not [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    assert not [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
     assert sn.datagrams_to_send() == []
 
 
@@ -266,10 +269,10 @@ def test_edges_purged_after_60_s_and_empty_on_the_fly_community_with_them() -> N
     advance(sn, T0)
     register(sn, MAC1, E1, now=T0 + 1)
     advance(sn, T0 + 89)  # sweeps at +30 and +60 keep it (last seen +1)
-    assert [r for r in sn.mgmt_edges(T0 + 89) if r["community"] == "net"]
+    assert [r for r in SupernodeViews(sn).mgmt_edges(T0 + 89) if r["community"] == "net"]
     advance(sn, T0 + 90)  # the +90 sweep: silent for 89 s > 60 s
-    assert not [r for r in sn.mgmt_edges(T0 + 90) if r["community"] == "net"]
-    assert [r["community"] for r in sn.mgmt_communities(T0 + 90)] == ["-/-"]
+    assert not [r for r in SupernodeViews(sn).mgmt_edges(T0 + 90) if r["community"] == "net"]
+    assert [r["community"] for r in SupernodeViews(sn).mgmt_communities(T0 + 90)] == ["-/-"]
     events = [e for e in sn.events() if e.kind == "peer"]
     assert events and events[0].data()["action"] == 1
 
@@ -281,7 +284,7 @@ def test_file_communities_are_permanent_and_lock_names() -> None:
     sn.receive_datagram(reg_super(MAC2, community=b"other"), E2, T0)
     assert sn.datagrams_to_send() == [] and sn.drops["community_not_allowed"] == 1
     advance(sn, T0 + 200)
-    names = [r["community"] for r in sn.mgmt_communities(T0 + 200)]
+    names = [r["community"] for r in SupernodeViews(sn).mgmt_communities(T0 + 200)]
     assert names == ["-/-", "fixed"]  # lab1 purged, fixed stays
 
 
@@ -349,27 +352,30 @@ def test_garbage_and_truncations_are_counted_not_raised() -> None:
 def test_status_text_and_registrations_dump() -> None:
     sn = make_sn()
     register(sn, MAC1, E1, desc=b"alpha")
-    text = sn.status_text(T0 + 3)
+    text = SupernodeViews(sn).status_text(T0 + 3)
     assert "COMMUNITY 'net'" in text and "02:00:00:00:00:A1" in text and "alpha" in text
     assert "reg_sup 1" in text and "uptime 3" in text
-    dump = sn.registrations_text(T0 + 3)
+    dump = SupernodeViews(sn).registrations_text(T0 + 3)
     assert "dumping community: net" in dump and "[last seen: 3 sec ago]" in dump
-    rows = {r["type"]: r for r in sn.mgmt_packetstats(T0)}
+    rows = {r["type"]: r for r in SupernodeViews(sn).mgmt_packetstats(T0)}
     assert rows["reg_super"] == {"type": "reg_super", "rx_pkt": 1, "nak": 0}
-    (ts,) = sn.mgmt_timestamps(T0 + 3)
+    (ts,) = SupernodeViews(sn).mgmt_timestamps(T0 + 3)
     assert ts == {"start_time": int(T0), "last_fwd": 0, "last_reg_super": int(T0)}
     sn.receive_datagram(b"x" * 30, E1, T0)
-    assert {"reason": "he_no_key", "count": 1} in sn.mgmt_drops(T0)
+    assert {"reason": "he_no_key", "count": 1} in SupernodeViews(sn).mgmt_drops(T0)
 
 
 def test_reload_communities() -> None:
     sn = Supernode(SupernodeConfig(communities=parse_community_file("a\n")), seeded(), T0)
     register(sn, MAC1, E1, community=b"a")
     sn.reload_communities("b\n", T0)
-    assert [r["community"] for r in sn.mgmt_communities(T0)] == ["-/-", "b"]
+    assert [r["community"] for r in SupernodeViews(sn).mgmt_communities(T0)] == ["-/-", "b"]
     with pytest.raises(ConfigError, match="line 1"):
         sn.reload_communities("x y z\n", T0)
-    assert [r["community"] for r in sn.mgmt_communities(T0)] == ["-/-", "b"]  # unchanged
+    assert [r["community"] for r in SupernodeViews(sn).mgmt_communities(T0)] == [
+        "-/-",
+        "b",
+    ]  # unchanged
     with pytest.raises(ConfigError):
         sn.reload_communities("", T0)
 
@@ -378,7 +384,7 @@ def test_known_tap_ip_with_the_right_token_is_a_mac_change() -> None:
     sn = make_sn()
     register(sn, MAC1, E1, auth=token(1), dev=IpSubnet(0x0A000005, 24))
     register(sn, MAC2, E1, auth=token(1), dev=IpSubnet(0x0A000005, 24))
-    (row,) = [r for r in sn.mgmt_edges(T0) if r["community"] == "net"]
+    (row,) = [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "net"]
     assert row["macaddr"] == "02:00:00:00:00:A2"
 
 
@@ -388,4 +394,4 @@ def test_forwarded_registration_from_a_stranger_is_dropped() -> None:
     fake = encode(Common(0, 2, N2N_FLAGS_FROM_SUPERNODE, b"net"), msg)
     sn.receive_datagram(fake, E2, T0)
     assert sn.datagrams_to_send() == [] and sn.drops["unknown_supernode"] == 1
-    assert [r["community"] for r in sn.mgmt_communities(T0)] == ["-/-"]
+    assert [r["community"] for r in SupernodeViews(sn).mgmt_communities(T0)] == ["-/-"]

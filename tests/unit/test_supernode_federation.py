@@ -11,6 +11,7 @@ from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import SupernodeConfig
 from pyn2n.core.secure import HeaderCrypto
 from pyn2n.core.supernode import Supernode
+from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import (
     Common,
     Packet,
@@ -127,9 +128,9 @@ def test_supernodes_register_with_anchors_and_learn_each_other() -> None:
     assert isinstance(ack, RegisterSuperAck) and ack.cookie == reg.cookie
     assert ack.sock == Sock(*SN1) and ack.supernodes == ()  # not told about itself
     s1.receive_datagram(ack_data, SN2, T0)
-    (m1,) = s1.mgmt_supernodes(T0)
+    (m1,) = SupernodeViews(s1).mgmt_supernodes(T0)
     assert m1["macaddr"] != "" and m1["purgeable"] == 0 and m1["active"] == 1
-    (m2,) = s2.mgmt_supernodes(T0)
+    (m2,) = SupernodeViews(s2).mgmt_supernodes(T0)
     assert m2["sockaddr"] == "198.18.0.1:7654" and m2["purgeable"] == 1
     # plaintext federation traffic and REGISTER_SUPER without FROM_SUPERNODE are refused
     s2.receive_datagram(got.packet, SN1, T0)
@@ -143,7 +144,9 @@ def test_members_learned_transitively_from_ack_lists() -> None:
     mesh = Mesh({SN1: s1, SN2: s2, SN3: s3})
     mesh.run(T0 + 120)
     for node, others in ((s1, {SN2, SN3}), (s3, {SN1, SN2}), (s2, {SN1, SN3})):
-        known = {tuple(r["sockaddr"].split(":")) for r in node.mgmt_supernodes(T0 + 120)}
+        known = {
+            tuple(r["sockaddr"].split(":")) for r in SupernodeViews(node).mgmt_supernodes(T0 + 120)
+        }
         assert {(a, str(p)) for a, p in others} == known
 
 
@@ -162,12 +165,12 @@ def test_reregistration_every_10s_when_silent_20s_and_purge_after_90s() -> None:
     # S1 goes silent: S2 purges it 90 s after it was last heard (rounds every 10 s)
     mesh.down.add(SN1)
     mesh.run(T0 + 120)
-    assert s2.mgmt_supernodes(T0 + 120) != []
+    assert SupernodeViews(s2).mgmt_supernodes(T0 + 120) != []
     mesh.run(T0 + 130)
-    assert s2.mgmt_supernodes(T0 + 130) == []
+    assert SupernodeViews(s2).mgmt_supernodes(T0 + 130) == []
     # the anchor S2 is never purged by S1
     s1.handle_timer(T0 + 500)
-    assert len(s1.mgmt_supernodes(T0 + 500)) == 1
+    assert len(SupernodeViews(s1).mgmt_supernodes(T0 + 500)) == 1
 
 
 def test_edge_registration_forwarded_and_association_used_for_relay() -> None:
@@ -199,11 +202,11 @@ def test_moved_edge_deleted_at_its_old_supernode() -> None:
     s1, s2, mesh = pair()
     s2.receive_datagram(edge_reg(MAC1, 1), E1, T0 + 1)
     mesh.flush(T0 + 1)
-    assert [r for r in s2.mgmt_edges(T0) if r["community"] == "net"]
+    assert [r for r in SupernodeViews(s2).mgmt_edges(T0) if r["community"] == "net"]
     s1.receive_datagram(edge_reg(MAC1, 1), E3, T0 + 2)  # same token, via S1 now
     mesh.flush(T0 + 2)
-    assert not [r for r in s2.mgmt_edges(T0) if r["community"] == "net"]
-    assert [r for r in s1.mgmt_edges(T0) if r["community"] == "net"]
+    assert not [r for r in SupernodeViews(s2).mgmt_edges(T0) if r["community"] == "net"]
+    assert [r for r in SupernodeViews(s1).mgmt_edges(T0) if r["community"] == "net"]
 
 
 def test_mac_spoofing_refused_federation_wide() -> None:
@@ -215,8 +218,8 @@ def test_mac_spoofing_refused_federation_wide() -> None:
     mesh.flush(T0 + 2)
     replies = [decode(d)[1] for d, src, dst in mesh.take_outside() if dst == E3]
     assert [type(m) for m in replies] == [RegisterSuperAck, RegisterSuperNak]
-    assert not [r for r in s1.mgmt_edges(T0) if r["community"] == "net"]
-    (row,) = [r for r in s2.mgmt_edges(T0) if r["community"] == "net"]
+    assert not [r for r in SupernodeViews(s1).mgmt_edges(T0) if r["community"] == "net"]
+    (row,) = [r for r in SupernodeViews(s2).mgmt_edges(T0) if r["community"] == "net"]
     assert row["sockaddr"] == "198.18.1.1:40001"  # the real edge keeps its registration
 
 
@@ -301,5 +304,5 @@ def test_supernode_table_bounded() -> None:
         s.handle_timer(T0)
         ((data, _),) = s.datagrams_to_send()
         s2.receive_datagram(data, addr, T0)
-    assert len(s2.mgmt_supernodes(T0)) == 1
+    assert len(SupernodeViews(s2).mgmt_supernodes(T0)) == 1
     assert s2.drops["table_full_supernodes"] == 1

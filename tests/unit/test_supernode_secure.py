@@ -26,6 +26,7 @@ from pyn2n.crypto.auth import (
 )
 from pyn2n.crypto.header import encrypt
 from pyn2n.crypto.timestamp import TimeStamper
+from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import (
     Common,
     Packet,
@@ -200,7 +201,7 @@ def test_wrong_password_is_refused_with_a_nak() -> None:
     ((data, _),) = sn.datagrams_to_send()
     _, nak = edge.open(data)
     assert isinstance(nak, RegisterSuperNak) and nak.src_mac == MAC1
-    assert not [r for r in sn.mgmt_edges(T0) if r["community"] == "pw"]
+    assert not [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "pw"]
 
 
 def test_bad_tag_is_dropped_silently() -> None:
@@ -222,7 +223,7 @@ def test_another_users_key_cannot_take_over_a_registration() -> None:
     sn.receive_datagram(mallory.reg_super(T0 + 1), E2, T0 + 1)
     ((data, _),) = sn.datagrams_to_send()
     assert isinstance(mallory.open(data)[1], RegisterSuperNak)
-    (row,) = [r for r in sn.mgmt_edges(T0) if r["community"] == "pw"]
+    (row,) = [r for r in SupernodeViews(sn).mgmt_edges(T0) if r["community"] == "pw"]
     assert row["sockaddr"] == "198.18.1.1:40001"
 
 

@@ -20,6 +20,7 @@ from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
 from pyn2n.core.supernode import Supernode
 from pyn2n.mgmt.protocol import Control
+from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import mac_from_str
 
 log = logging.getLogger("pyn2n.supernode")
@@ -94,7 +95,10 @@ def _main(argv: list[str]) -> int:
         on_verbose=trace_to_logging,
         on_reload=reload if args.community_file else None,
     )
-    runtime = Runtime(node, "supernode", udp, mgmt_sock, control, config.mgmt_password, log)
+    views = SupernodeViews(node)
+    runtime = Runtime(
+        node, "supernode", udp, mgmt_sock, control, config.mgmt_password, log, views=views
+    )
     # SIGHUP only sets a flag and wakes the loop; the dump happens in the loop
     hup = {"pending": False}
 
@@ -105,7 +109,7 @@ def _main(argv: list[str]) -> int:
     def dump_if_asked() -> None:
         if hup["pending"]:
             hup["pending"] = False
-            log.info("registrations:\n%s", node.registrations_text(time.monotonic()))
+            log.info("registrations:\n%s", views.registrations_text(time.monotonic()))
 
     runtime.loop.on_wake = dump_if_asked
     signal.signal(signal.SIGHUP, on_hup)

@@ -104,24 +104,14 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
             raise UsageError(f"-{flag} (drop privileges) is not supported by pyn2n; remove it")
     out = SupernodeArgs()
     if ns.local:
-        bind, sep, port = ns.local.rpartition(":")
-        out.port = _port(port, "-p")
-        if sep:
-            try:
-                ipaddress.IPv4Address(bind)
-            except ValueError:
-                raise UsageError(f"-p {ns.local!r}: the bind address must be IPv4") from None
-            out.bind = bind
+        _local(out, ns.local)
     if ns.mgmt_port is not None:
         out.mgmt_port = _port(ns.mgmt_port, "-t")
     if ns.management_password is not None:
         out.mgmt_password = ns.management_password
     fed = ns.federation if ns.federation is not None else env.get("N2N_FEDERATION")
     if fed:
-        fed = fed.lstrip("*")
-        if not fed or len(fed.encode()) > C.N2N_COMMUNITY_SIZE - 3:  # '*' + name + NUL fit n2n's 19
-            raise UsageError(f"-F {fed!r}: a federation name has 1 to 17 characters")
-        out.federation = "*" + fed
+        out.federation = _federation(fed)
     out.anchors = [parse_supernode(s, "-l") for s in ns.anchors]
     out.community_file = ns.community_file
     if ns.autoip:
@@ -137,6 +127,26 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
         out.version = ns.version
     out.verbosity = 2 + ns.verbose
     return out
+
+
+def _local(out: SupernodeArgs, local: str) -> None:
+    """-p [BIND:]PORT."""
+    bind, sep, port = local.rpartition(":")
+    out.port = _port(port, "-p")
+    if sep:
+        try:
+            ipaddress.IPv4Address(bind)
+        except ValueError:
+            raise UsageError(f"-p {local!r}: the bind address must be IPv4") from None
+        out.bind = bind
+
+
+def _federation(fed: str) -> str:
+    """-F NAME (or N2N_FEDERATION), stored with its leading '*'."""
+    fed = fed.lstrip("*")
+    if not fed or len(fed.encode()) > C.N2N_COMMUNITY_SIZE - 3:  # '*' + name + NUL fit n2n's 19
+        raise UsageError(f"-F {fed!r}: a federation name has 1 to 17 characters")
+    return "*" + fed
 
 
 def parse_autoip(text: str) -> tuple[str, str, int]:

@@ -244,16 +244,35 @@ def _user(words: list[str], lineno: int, last: FixedCommunity | None) -> Communi
     return CommunityUser(name, public, lineno)
 
 
+def _words(line: str) -> list[str]:
+    """The words of a line up to a comment."""
+    words: list[str] = []
+    for word in line.split():
+        if word.startswith("#"):
+            break
+        words.append(word)
+    return words
+
+
+def _pattern(name: str, with_subnet: bool, lineno: int) -> CommunityPattern:
+    if with_subnet:
+        raise ConfigError(
+            f"line {lineno}: {name!r} is a regular expression, which cannot have a "
+            "subnet; list the names that need one as fixed names"
+        )
+    try:
+        regex = compile_tiny_regex(name)
+    except ValueError as exc:
+        raise ConfigError(f"line {lineno}: bad community regex {name!r}: {exc}") from None
+    return CommunityPattern(name, regex, lineno)
+
+
 def parse_community_file(text: str) -> CommunityList:
     """Parse a community list file; raises ConfigError (naming the line) on any mistake."""
     result = CommunityList()
     last: FixedCommunity | None = None
     for lineno, raw in enumerate(text.splitlines(), 1):
-        words: list[str] = []
-        for word in raw.split():
-            if word.startswith("#"):
-                break
-            words.append(word)
+        words = _words(raw)
         if not words:
             continue
         if words[0].startswith("*"):
@@ -270,16 +289,7 @@ def parse_community_file(text: str) -> CommunityList:
                 "(start comments with #)"
             )
         if set(name) & REGEX_CHARS:
-            if len(words) == 2:
-                raise ConfigError(
-                    f"line {lineno}: {name!r} is a regular expression, which cannot have a "
-                    "subnet; list the names that need one as fixed names"
-                )
-            try:
-                regex = compile_tiny_regex(name)
-            except ValueError as exc:
-                raise ConfigError(f"line {lineno}: bad community regex {name!r}: {exc}") from None
-            result.patterns.append(CommunityPattern(name, regex, lineno))
+            result.patterns.append(_pattern(name, len(words) == 2, lineno))
             last = None
             continue
         key = name.encode("utf-8")

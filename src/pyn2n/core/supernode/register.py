@@ -1,0 +1,242 @@
+"""Supernode registration (spec §7.2, §7.3, §7.6): REGISTER_SUPER, UNREGISTER_SUPER, auth, auto-IP.
+
+An edge is stored under its MAC with its public socket, dev_addr, desc and auth token. A MAC (or
+TAP IP) already registered with another token is refused with REGISTER_SUPER_NAK and stays where
+it was (`-M` turns this off for simple-id communities); the right token from a new socket moves
+it (NAT rebinding). Null MAC = auto-IP request: the ACK carries the address, nothing is stored.
+User/password communities (§7.3) check the hash tag and the user's public key and answer with
+the wrapped dynamic key. Successful registrations are forwarded to every active member (§7.6); a
+member receiving one learns the association and drops its own stale entry.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pyn2n.constants import (
+    N2N_AUTH_NONE,
+    N2N_AUTH_SIMPLE_ID,
+    N2N_AUTH_USER_PASSWORD,
+    N2N_DEFAULT_TTL,
+    N2N_FLAGS_FROM_SUPERNODE,
+    N2N_FLAGS_SOCKET,
+    REG_LIFETIME,
+)
+from pyn2n.core.community import assign_host
+from pyn2n.core.events import PeerAction
+from pyn2n.core.supernode.registry import Community, EdgeEntry, User, peer_event
+from pyn2n.core.supernode.relay import FWD_FLAGS
+from pyn2n.crypto.auth import AUTH_PW_TOKEN_SIZE, KEY_SIZE, answer_token, verify_packet_tag
+from pyn2n.wire import (
+    Common,
+    RegisterSuper,
+    RegisterSuperAck,
+    RegisterSuperNak,
+    UnregisterSuper,
+    encode,
+)
+from pyn2n.wire.types import NULL_MAC, Auth, IpSubnet, Sock
+
+if TYPE_CHECKING:
+    from pyn2n.core.supernode.node import Rx, Supernode
+
+ZERO_AUTH = Auth()
+NULL_SUBNET = IpSubnet(0, 0)
+
+
+class Outcome(Enum):
+    """What `_update_edge` made of a registration."""
+
+    OK = "ok"
+    REFUSED = "refused"  # answered with a NAK
+    FULL = "full"  # edge table full: silence
+
+
+class Registration:
+    """REGISTER_SUPER and UNREGISTER_SUPER from edges (members' REGISTER_SUPER: `federation`)."""
+
+    def __init__(self, sn: Supernode) -> None:
+        self._sn = sn
+        self._config = sn.config
+
+    def on_register_super(self, rx: Rx, reg: RegisterSuper) -> None:
+        sn, comm, common = self._sn, rx.comm, rx.common
+        if comm is None:
+            # unknown communities stay silent (n2n: do not reveal the supernode)
+            if not common.community or not sn.registry.allowed_on_the_fly(common.community):
+                sn.drop("community_not_allowed")
+                return
+            comm = sn.registry.new_community(common.community)
+            if comm is None:
+                return
+        user: User | None = None
+        if comm.users:
+            user = comm.users.get(reg.auth.token[:KEY_SIZE])
+            if user is not None and not verify_packet_tag(user.secret, rx.data):
+                sn.drop("auth_tag")
+                return
+        if reg.edge_mac == sn.mac:
+            sn.drop("from_self")
+        elif comm.is_federation:
+            sn.fed_link.on_register_super(rx, comm, reg)
+        else:
+            self._register_edge(rx, comm, reg, user)
+
+    def _register_edge(
+        self, rx: Rx, comm: Community, reg: RegisterSuper, user: User | None
+    ) -> None:
+        sn, common, addr, now = self._sn, rx.common, rx.addr, rx.now
+        from_sn = bool(common.flags & N2N_FLAGS_FROM_SUPERNODE)
+        sock = Sock(addr[0], addr[1])
+        dev_addr = NULL_SUBNET
+        if _wants_auto_ip(reg.dev_addr):
+            dev_addr = _assign_ip(comm, reg.dev_desc)
+        add = not from_sn and reg.edge_mac != NULL_MAC
+        result, answer = self._update_edge(comm, common, reg, addr, add, now)
+        if result is Outcome.FULL:
+            return
+        reply_common = Common(0, N2N_DEFAULT_TTL, FWD_FLAGS, comm.name)
+        if result is Outcome.REFUSED:
+            nak = RegisterSuperNak(reg.cookie, reg.edge_mac, ZERO_AUTH)
+            sn.send(sn.header.seal(comm, encode(reply_common, nak)), addr)
+            sn.stats.reg_super_nak += 1
+            return
+        if from_sn and common.flags & N2N_FLAGS_SOCKET:
+            # an edge registered with another supernode: remember where, forget it here
+            sn.registry.associate(comm, reg.edge_mac, addr, now)
+            if comm.edges.pop(reg.edge_mac, None) is not None:
+                sn.emit(peer_event(PeerAction.CLEAR, reg.edge_mac, addr))
+            return
+        secret = user.secret if user else None
+        if not from_sn and reg.edge_mac != NULL_MAC:
+            copy = RegisterSuper(
+                reg.cookie, reg.edge_mac, sock, reg.dev_addr, reg.dev_desc, reg.auth, reg.key_time
+            )
+            sn.relay.to_federation(sn.header.seal(comm, encode(reply_common, copy), secret), now)
+        ack = RegisterSuperAck(
+            reg.cookie,
+            sn.mac,
+            dev_addr,
+            sock,
+            answer,
+            sn.federation.ack_entries(addr, now, sn.rand_below),
+            REG_LIFETIME,
+            0,
+        )
+        sn.send(sn.header.seal(comm, encode(reply_common, ack), secret), addr)
+
+    def _update_edge(
+        self,
+        comm: Community,
+        common: Common,
+        reg: RegisterSuper,
+        addr: tuple[str, int],
+        add: bool,
+        now: float,
+    ) -> tuple[Outcome, Auth]:
+        """n2n `update_edge`: the outcome and the answer auth for the ACK."""
+        mac = reg.edge_mac
+        edge = comm.edges.get(mac)
+        if edge is None and mac != NULL_MAC and reg.dev_addr.net_addr != 0:
+            # unknown MAC but known TAP IP: the same edge with a new MAC, if it can prove it
+            edge = next(
+                (e for e in comm.edges.values() if e.dev_addr.net_addr == reg.dev_addr.net_addr),
+                None,
+            )
+        preferred = reg.sock if common.flags & N2N_FLAGS_SOCKET else None
+        if edge is None:
+            ok, answer = _remote_auth(comm, reg.auth)
+            if not ok:
+                self._sn.drop("auth")
+                return Outcome.REFUSED, ZERO_AUTH
+            if add:
+                if len(comm.edges) >= self._config.max_edges_per_community:
+                    self._sn.drop("table_full_edges")
+                    return Outcome.FULL, ZERO_AUTH
+                stored = reg.auth
+                if stored.scheme == N2N_AUTH_SIMPLE_ID and not self._config.spoofing_protection:
+                    stored = Auth(N2N_AUTH_NONE, stored.token)  # -M
+                comm.edges[mac] = EdgeEntry(
+                    mac, addr, reg.dev_addr, reg.dev_desc, stored, now, preferred, reg.cookie
+                )
+            return Outcome.OK, answer
+        ok, answer = auth_edge(comm, edge.auth, reg.auth)
+        if not ok:
+            self._sn.drop("spoofed_mac")
+            return Outcome.REFUSED, ZERO_AUTH
+        if edge.mac != mac:
+            del comm.edges[edge.mac]
+            edge.mac = mac
+            comm.edges[mac] = edge
+        edge.addr = addr
+        edge.dev_addr = reg.dev_addr
+        edge.desc = reg.dev_desc
+        edge.preferred = preferred
+        edge.last_cookie = reg.cookie
+        edge.last_seen = now
+        return Outcome.OK, answer
+
+    def on_unregister_super(self, rx: Rx, msg: UnregisterSuper) -> None:
+        sn, comm = self._sn, rx.comm
+        assert comm is not None  # scope: an edge's own message
+        edge = comm.edges.get(msg.src_mac)
+        if edge is None:
+            sn.drop("unknown_edge")
+            return
+        if not auth_edge(comm, edge.auth, msg.auth)[0]:
+            sn.drop("auth")
+            return
+        del comm.edges[msg.src_mac]
+        sn.emit(peer_event(PeerAction.CLEAR, msg.src_mac, edge.addr))
+
+
+def _remote_auth(comm: Community, auth: Auth) -> tuple[bool, Auth]:
+    """n2n `handle_remote_auth` for an edge not registered yet."""
+    if bool(comm.users) != (auth.scheme == N2N_AUTH_USER_PASSWORD):
+        return False, ZERO_AUTH
+    if auth.scheme in (N2N_AUTH_NONE, N2N_AUTH_SIMPLE_ID):
+        return True, ZERO_AUTH
+    if auth.scheme == N2N_AUTH_USER_PASSWORD:
+        return _user_answer(comm, auth)
+    return False, ZERO_AUTH
+
+
+def auth_edge(comm: Community, stored: Auth, presented: Auth) -> tuple[bool, Auth]:
+    """n2n `auth_edge` for a registered edge."""
+    if stored.scheme == N2N_AUTH_NONE:
+        return True, ZERO_AUTH
+    if stored.scheme == N2N_AUTH_SIMPLE_ID and presented.scheme == N2N_AUTH_SIMPLE_ID:
+        return stored.token == presented.token, ZERO_AUTH
+    if (
+        stored.scheme == N2N_AUTH_USER_PASSWORD
+        and presented.scheme == N2N_AUTH_USER_PASSWORD
+        and stored.token[:KEY_SIZE] == presented.token[:KEY_SIZE]
+    ):
+        return _user_answer(comm, presented)
+    return False, ZERO_AUTH
+
+
+def _user_answer(comm: Community, auth: Auth) -> tuple[bool, Auth]:
+    user = comm.users.get(auth.token[:KEY_SIZE])
+    if user is None or len(auth.token) != AUTH_PW_TOKEN_SIZE or comm.dynamic_key is None:
+        return False, ZERO_AUTH
+    token = answer_token(auth.token, user.secret, comm.dynamic_key)
+    return True, Auth(N2N_AUTH_USER_PASSWORD, token)
+
+
+def _wants_auto_ip(dev: IpSubnet) -> bool:
+    """§4 REGISTER_SUPER: 0.0.0.0, 255.255.255.255, prefix 0 or 169.254/16 ask for an address."""
+    return (
+        dev.net_addr in (0, 0xFFFFFFFF)
+        or dev.bitlen == 0
+        or (dev.net_addr & 0xFFFF0000) == 0xA9FE0000
+    )
+
+
+def _assign_ip(comm: Community, desc: bytes) -> IpSubnet:
+    if comm.subnet is None:
+        return NULL_SUBNET
+    used = {e.dev_addr.net_addr for e in comm.edges.values()}
+    host = assign_host(comm.subnet, desc, used)
+    return NULL_SUBNET if host is None else IpSubnet(host, comm.subnet[1])

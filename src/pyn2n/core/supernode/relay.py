@@ -1,0 +1,183 @@
+"""Supernode relay and lookup (spec §7.4, §7.5): PACKET, REGISTER, QUERY_PEER, PEER_INFO.
+
+Unicast goes to the registered edge with SOCKET|FROM_SUPERNODE and the sender's public socket
+added, else to the supernode the MAC is associated with, else to all active members (from an edge
+only); broadcast and multicast PACKETs to every other edge of the community and, when they came
+from an edge, to every member heard from within 90 s. QUERY_PEER is answered with PEER_INFO; a
+null target is a PING answered with a PONG; unknown targets are asked of the federation and the
+owner's PEER_INFO is passed back to the asking edge.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyn2n.constants import N2N_DEFAULT_TTL, N2N_FLAGS_FROM_SUPERNODE, N2N_FLAGS_SOCKET
+from pyn2n.core.supernode.registry import Community
+from pyn2n.wire import (
+    Common,
+    PeerInfo,
+    QueryPeer,
+    Register,
+    encode,
+    encode_packet,
+)
+from pyn2n.wire.types import NULL_MAC, Sock, is_multi_broadcast
+
+if TYPE_CHECKING:
+    from pyn2n.core.supernode.node import Rx, Supernode
+
+FWD_FLAGS = N2N_FLAGS_SOCKET | N2N_FLAGS_FROM_SUPERNODE
+# decode_packet_header's result: (src, dst, sock, compression, transform, payload offset)
+PacketHead = tuple[bytes, bytes, Sock | None, int, int, int]
+
+
+class Relay:
+    """Forwarding and peer lookup for one supernode."""
+
+    def __init__(self, sn: Supernode) -> None:
+        self._sn = sn
+        self._stats = sn.stats
+
+    # -- PACKET / REGISTER (§7.4, §7.5) ------------------------------------------------------
+
+    def on_packet(self, rx: Rx, head: PacketHead) -> None:
+        comm = rx.comm
+        assert comm is not None  # scope: an edge community
+        src, dst, _sock, compression, transform, off = head
+        if rx.sn is None:
+            # add the sender's public socket (§4 PACKET); ttl - 1, payload unchanged
+            out = encode_packet(
+                comm.field20,
+                src,
+                dst,
+                compression,
+                transform,
+                rx.plain[off:],
+                ttl=rx.common.ttl - 1,
+                flags=rx.common.flags | FWD_FLAGS,
+                sock=Sock(rx.addr[0], rx.addr[1]),
+            )
+        else:
+            out = rx.plain
+        out = self._sn.header.seal(comm, out)
+        if is_multi_broadcast(dst):
+            self.broadcast(comm, src, rx.sn is not None, out, rx.now)
+        else:
+            self.forward(comm, dst, rx.sn is not None, out, rx.now)
+
+    def on_register(self, rx: Rx, reg: Register) -> None:
+        comm = rx.comm
+        assert comm is not None  # scope: an edge community
+        if is_multi_broadcast(reg.dst_mac):
+            self._sn.drop("register_multicast")
+            return
+        if rx.sn is None:
+            fwd = Register(
+                reg.cookie,
+                reg.src_mac,
+                reg.dst_mac,
+                Sock(rx.addr[0], rx.addr[1]),
+                reg.dev_addr,
+                reg.dev_desc,
+            )
+            common = rx.common
+            out = encode(Common(0, common.ttl - 1, common.flags | FWD_FLAGS, comm.name), fwd)
+        else:
+            out = rx.plain
+        self.forward(comm, reg.dst_mac, rx.sn is not None, self._sn.header.seal(comm, out), rx.now)
+
+    def forward(self, comm: Community, dst: bytes, from_sn: bool, data: bytes, now: float) -> None:
+        """n2n `try_forward`: to the edge, else its supernode, else every active member."""
+        edge = comm.edges.get(dst)
+        if edge is not None:
+            self._sn.send(data, edge.addr)
+            self._stats.fwd += 1
+        elif from_sn:
+            self._sn.drop("unknown_destination")
+        else:
+            assoc = comm.assoc.get(dst)
+            if assoc is not None:
+                self._sn.send(data, assoc.addr)
+                self._stats.fwd += 1
+            elif not self.to_federation(data, now):
+                self._sn.drop("unknown_destination")
+
+    def broadcast(
+        self, comm: Community, src: bytes, from_sn: bool, data: bytes, now: float
+    ) -> None:
+        """n2n `try_broadcast`: every edge but the sender, plus (from an edge) every active
+        member. Sealed once: the identical datagram goes to every recipient."""
+        if not from_sn:
+            self.to_federation(data, now)
+        send = self._sn.send
+        for mac, edge in comm.edges.items():
+            if mac != src:
+                send(data, edge.addr)
+                self._stats.broadcast += 1
+
+    def to_federation(self, data: bytes, now: float) -> int:
+        """Send to every member heard from within 90 s; returns how many."""
+        members = self._sn.federation.active(now)
+        for member in members:
+            self._sn.send(data, member.addr)
+        self._stats.broadcast += len(members)
+        return len(members)
+
+    # -- QUERY_PEER / PEER_INFO (§7.4) -------------------------------------------------------
+
+    def _peer_info(
+        self, now: float, src: bytes, mac: bytes, sock: Sock, preferred: Sock | None
+    ) -> PeerInfo:
+        sn = self._sn
+        load = _swap32(sn.registry.load())
+        return PeerInfo(0, src, mac, sock, preferred, load, int(now - sn.start_time), sn.version)
+
+    def on_query_peer(self, rx: Rx, query: QueryPeer) -> None:
+        sn, comm, common = self._sn, rx.comm, rx.common
+        if comm is None and not sn.registry.allowed_on_the_fly(common.community):
+            sn.drop("community_not_allowed")
+            return
+        if query.target_mac == NULL_MAC:
+            # PING -> PONG (§4 PEER_INFO); the community need not exist here (federation)
+            pong = self._peer_info(rx.now, sn.mac, NULL_MAC, Sock(rx.addr[0], rx.addr[1]), None)
+            reply = Common(0, N2N_DEFAULT_TTL, N2N_FLAGS_FROM_SUPERNODE, common.community)
+            sn.send(sn.header.seal(comm, encode(reply, pong)), rx.addr)
+            return
+        if comm is None or comm.is_federation:
+            sn.drop("unknown_community")
+            return
+        target = comm.edges.get(query.target_mac)
+        if target is not None:
+            sock = Sock(target.addr[0], target.addr[1])
+            info = self._peer_info(rx.now, query.src_mac, query.target_mac, sock, target.preferred)
+            out = encode(Common(0, N2N_DEFAULT_TTL, N2N_FLAGS_FROM_SUPERNODE, comm.name), info)
+            sn.send(sn.header.seal(comm, out), rx.addr)
+            return
+        if rx.sn is not None:
+            sn.drop("unknown_destination")
+            return
+        # ask the federation; the owner answers us and on_peer_info passes it on (§7.4)
+        ask_common = Common(0, common.ttl - 1, common.flags | N2N_FLAGS_FROM_SUPERNODE, comm.name)
+        ask = sn.header.seal(comm, encode(ask_common, query))
+        assoc = comm.assoc.get(query.target_mac)
+        if assoc is not None:
+            sn.send(ask, assoc.addr)
+        elif not self.to_federation(ask, rx.now):
+            sn.drop("unknown_destination")
+
+    def on_peer_info(self, rx: Rx, info: PeerInfo) -> None:
+        comm = rx.comm
+        assert comm is not None  # scope: a member's answer about an edge community
+        edge = comm.edges.get(info.src_mac)
+        if edge is None or info.src_mac == NULL_MAC:
+            self._sn.drop("unknown_destination")
+            return
+        self._sn.registry.associate(comm, info.mac, rx.addr, rx.now)
+        out = encode(Common(0, rx.common.ttl - 1, rx.common.flags, comm.name), info)
+        self._sn.send(self._sn.header.seal(comm, out), edge.addr)
+
+
+def _swap32(value: int) -> int:
+    """Byte-swapped u32: n2n edges apply be32toh to the PONG load they decoded (§7.2)."""
+    return int.from_bytes(min(value, 0xFFFFFFFF).to_bytes(4, "big"), "little")
