@@ -7,6 +7,7 @@ Datagrams are crafted with pyn2n.wire; time is a fake clock starting at a realis
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -395,3 +396,31 @@ def test_forwarded_registration_from_a_stranger_is_dropped() -> None:
     sn.receive_datagram(fake, E2, T0)
     assert sn.datagrams_to_send() == [] and sn.drops["unknown_supernode"] == 1
     assert [r["community"] for r in SupernodeViews(sn).mgmt_communities(T0)] == ["-/-"]
+
+
+def test_send_failures_reported_by_the_driver_show_in_packetstats() -> None:
+    from pyn2n.mgmt.protocol import Management
+
+    sn = make_sn()
+    sn.send_failed(2)
+    sn.send_failed(1)
+    assert sn.stats.errors == 3
+    mgmt = Management(SupernodeViews(sn), role="supernode")
+    replies = mgmt.handle(b"r 7 packetstats", ("127.0.0.1", 5000), T0)
+    rows = [json.loads(data) for data, _addr in replies]
+    assert {"_tag": "7", "_type": "row", "type": "errors", "tx_pkt": 3} in rows
+    assert "errors 3 " in SupernodeViews(sn).status_text(T0)
+
+
+def test_management_views_change_nothing_in_the_core() -> None:
+    sn = make_sn()
+    register(sn, MAC1, E1)
+    views = SupernodeViews(sn)
+    before = sn.wall_now()
+    for method in ("communities", "edges", "timestamps", "packetstats", "supernodes", "drops"):
+        getattr(views, "mgmt_" + method)(T0 + 500)
+    views.status_text(T0 + 500)
+    views.registrations_text(T0 + 500)
+    assert sn.wall_now() == before
+    (row,) = [r for r in views.mgmt_edges(T0 + 5) if r["community"] == "net"]
+    assert row["last_seen"] == int(T0)
