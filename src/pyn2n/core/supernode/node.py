@@ -3,17 +3,17 @@
 Inputs are datagrams `(bytes, (ip, port), now)` and timer ticks; outputs are datagrams to send,
 events and the next deadline. `now` is monotonic seconds; header-encryption stamps and
 management times use UTC seconds from `wall_clock` (default: `now` itself). A datagram passes
-the header (`header`: decryption, common header, locking), the sender check (FROM_SUPERNODE only from members, except a supernode's
-own REGISTER_SUPER; ttl 0 dropped), its decoder, its type's scope and time-stamp rules (`ROUTES`)
-and then its handler. Timers: every 10 s re-register with silent members and purge learned
-members silent for 90 s; every 30 s purge edges, communities and associations (`registry`).
+the header (`header`: decryption, common header, locking), the sender check (FROM_SUPERNODE
+only from members, except a supernode's own REGISTER_SUPER; ttl 0 dropped), its decoder, its
+type's scope and time-stamp rules (`_route_table`) and then its handler. Timers: every 10 s
+re-register with silent members and purge learned members silent for 90 s; every 30 s purge
+edges, communities and associations (`registry`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
@@ -55,22 +55,27 @@ from pyn2n.wire.types import Auth
 
 __all__ = ["Rx", "Supernode"]
 
-_NO_COMMON = Common(0, 0, 0, b"")
 
-
-@dataclass(slots=True)
 class Rx:
     """One received datagram on its way through the dispatcher (the receive context)."""
 
-    data: bytes
-    addr: Addr
-    now: float
-    comm: Community | None = None  # None: a community not served here
-    plain: bytes = b""  # the datagram with its header decrypted
-    stamp: int | None = None  # header time stamp; None for plaintext headers
-    static: bool = False  # opened with the static key (user/password communities)
-    common: Common = _NO_COMMON
-    sn: Member | None = None  # the member it came from, when flagged FROM_SUPERNODE
+    __slots__ = ("addr", "comm", "common", "data", "now", "plain", "sn", "stamp", "static")
+
+    comm: Community | None  # None: a community not served here
+    plain: bytes  # the datagram with its header decrypted (set by `header.open`)
+    stamp: int | None  # header time stamp; None for plaintext headers
+    static: bool  # opened with the static key (user/password communities)
+    common: Common  # set by `header.open`
+    sn: Member | None  # the member it came from, when flagged FROM_SUPERNODE
+
+    def __init__(self, data: bytes, addr: Addr, now: float) -> None:
+        self.data = data
+        self.addr = addr
+        self.now = now
+        self.comm = None
+        self.stamp = None
+        self.static = False
+        self.sn = None
 
 
 class Scope(Enum):
