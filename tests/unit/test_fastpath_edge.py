@@ -16,8 +16,10 @@ from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import SupernodeConfig
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
-from pyn2n.core.fastpath import BULK_FRAMES, DEFAULT_SEGMENT, FAST_MAGIC, to_plain_frames
+from pyn2n.core.fastpath.framing import DEFAULT_SEGMENT, FAST_MAGIC
+from pyn2n.core.fastpath.policy import BULK_FRAMES
 from pyn2n.core.supernode import Supernode
+from pyn2n.wire.vnet import to_plain_frames
 
 SN: Addr = ("198.18.0.2", 7654)
 WALL = 1_700_000_000.0

@@ -1,4 +1,4 @@
-"""Super-frame surgery of the fast path (core/fastpath.py): TSO segmentation for peers without
+"""Super-frame surgery of the fast path (wire/vnet.py): TSO segmentation for peers without
 the fast path and checksum completion, checked against hand-built TCP/IPv4, TCP/IPv6 and UDP
 frames and an independent checksum written out word by word."""
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyn2n.core.fastpath import frame_segments, to_plain_frames
+from pyn2n.wire.vnet import frame_segments, to_plain_frames
 
 SRC_MAC = bytes.fromhex("020000000001")
 DST_MAC = bytes.fromhex("020000000002")
