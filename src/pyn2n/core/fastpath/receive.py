@@ -25,7 +25,7 @@ from pyn2n.core.fastpath.policy import FEEDBACK_INTERVAL, FEEDBACK_PACKETS, PART
 from pyn2n.core.fastpath.session import ESTABLISHED, Role, Session
 from pyn2n.core.l2rules import foreign_destination
 from pyn2n.core.replay import WINDOW_MASK
-from pyn2n.wire.vnet import VNET_HDR_LEN, frame_segments
+from pyn2n.wire.vnet import frame_segments
 
 
 class Receiver(Negotiation):
@@ -188,15 +188,15 @@ class Receiver(Negotiation):
             self._control(sess, CTL_KEEPALIVE, now)  # our own CONFIRM may have been lost
 
     def _deliver(self, sess: Session, frame: bytes, now: float) -> None:
-        if len(frame) < VNET_HDR_LEN + 14:
+        if len(frame) < 24:  # virtio header and Ethernet header
             self.drops["short_frame"] += 1
             return
         hosts = self.hosts
         if hosts is None:
-            if foreign_destination(frame, VNET_HDR_LEN, self.ip4):
+            if foreign_destination(frame, 10, self.ip4):  # (10: behind the virtio header)
                 self.drops["routed"] += 1  # only IPv4 to us passes, and broadcast (no -r)
                 return
-        elif not hosts.learn(frame, VNET_HDR_LEN, sess.mac, now):
+        elif not hosts.learn(frame, 10, sess.mac, now):
             self.drops["hosts_full"] += 1  # (the frame is still delivered)
         self.rx_packets += frame_segments(frame) if frame[1] else 1
         self.frames.append(frame)
