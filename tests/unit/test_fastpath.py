@@ -84,7 +84,7 @@ class Side:
         """Everything sent: single datagrams and UDP_SEGMENT buffers cut into datagrams."""
         out, self.out = self.out, []
         for buf, seg, addr in self.fp.gso_out:
-            out += [(buf[o : o + seg], addr) for o in range(0, len(buf), seg)]
+            out += [(bytes(buf[o : o + seg]), addr) for o in range(0, len(buf), seg)]
         self.fp.gso_out.clear()
         return out
 

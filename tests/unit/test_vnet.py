@@ -20,10 +20,10 @@ V6_SRC, V6_DST = "fd00::1", "fd00::2"
 FIN, SYN, PSH, ACK, CWR = 0x01, 0x02, 0x08, 0x10, 0x80
 
 
-def ones_sum(data: bytes) -> int:
+def ones_sum(data: bytes | bytearray) -> int:
     """RFC 1071, one 16-bit word at a time (independent of the code under test)."""
     if len(data) % 2:
-        data += b"\x00"
+        data = bytes(data) + b"\x00"
     total = 0
     for i in range(0, len(data), 2):
         total += data[i] << 8 | data[i + 1]
