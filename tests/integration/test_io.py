@@ -81,12 +81,13 @@ def arp_request(sender_mac: bytes, sender_ip: str, target_ip: str) -> bytes:
 TAP_CHILD = """
 import json, select, struct, sys, time
 from pyn2n.io import netconf
-from pyn2n.io.linux import TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VIRTIO_NET_HDR_LEN
+from pyn2n.io.linux import TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6
+from pyn2n.wire.vnet import VNET_HDR_LEN
 from pyn2n.io.tap import TapDevice
 
 vnet = sys.argv[1] == "vnet"
 request = bytes.fromhex(sys.argv[2])
-hdr = b"\\0" * VIRTIO_NET_HDR_LEN if vnet else b""
+hdr = b"\\0" * VNET_HDR_LEN if vnet else b""
 out = {}
 tap = TapDevice.open("edge0", vnet_hdr=vnet)
 out["name"] = tap.name

@@ -16,8 +16,10 @@ from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import SupernodeConfig
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
-from pyn2n.core.fastpath import BULK_FRAMES, DEFAULT_SEGMENT, FAST_MAGIC, to_plain_frames
+from pyn2n.core.fastpath.framing import DEFAULT_SEGMENT, FAST_MAGIC
+from pyn2n.core.fastpath.policy import BULK_FRAMES
 from pyn2n.core.supernode import Supernode
+from pyn2n.wire.vnet import to_plain_frames
 
 SN: Addr = ("198.18.0.2", 7654)
 WALL = 1_700_000_000.0
@@ -275,3 +277,29 @@ def test_batch_dispatch_sends_fast_plain_and_super_frames_each_their_way() -> No
     assert b.vnet_frames_to_write() == [super_frame]  # whole, on the fast path
     assert c.frames_to_write()[-1] == udp_frame(a, c, b"plain")  # standard path, via the sn
     assert a.fastpath is not None and a.fastpath.std_unicast >= 1
+
+
+def test_with_r_replies_to_a_host_bridged_behind_a_fast_peer_take_the_fast_path() -> None:
+    # -r: a host first seen on the fast path is learned (issue #10 defect 2: it was only
+    # refreshed, so replies went to the supernode with a QUERY_PEER for a MAC that is no edge)
+    wire, (a, b) = setup(
+        {"fastpath": True, "allow_routing": True}, {"fastpath": True, "allow_routing": True}
+    )
+    meet(wire, a, b)
+    assert fastpath_of(a, b) == "on (none)"
+    host = bytes.fromhex("02000000beef")  # a machine bridged behind B
+    from_host = bytearray(bytes(10) + udp_frame(b, a, b"from a bridged host"))
+    from_host[16:22] = host
+    b.receive_vnet_frames([bytes(from_host)], wire.now)
+    wire.pump()
+    assert a.vnet_frames_to_write() == [bytes(from_host)]
+    fast = a.fastpath
+    assert fast is not None and fast.hosts is not None and fast.hosts.edge_for(host) == b.mac
+    reply = bytearray(bytes(10) + udp_frame(a, b, b"reply"))
+    reply[10:16] = host
+    wire.sent.clear()
+    a.receive_vnet_frames([bytes(reply)], wire.now)
+    wire.pump()
+    assert b.vnet_frames_to_write() == [bytes(reply)]
+    from_a = [(dst, data[0]) for src, dst, data in wire.sent if src == ("198.18.1.2", 40001)]
+    assert from_a == [(("198.18.2.2", 40002), FAST_MAGIC)]  # nothing to the supernode

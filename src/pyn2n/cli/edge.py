@@ -76,7 +76,7 @@ def _main(argv: list[str]) -> int:
     config = build_config(args)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
     from pyn2n.cli.runtime import Runtime, bind_udp, open_management
-    from pyn2n.core.fastpath import tap_gso_max_size
+    from pyn2n.core.fastpath.framing import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.netconf import configure_tap, mac_text
     from pyn2n.io.tap import TapDevice

@@ -119,17 +119,8 @@ from pyn2n.core.events import (
     RegistrationRefused,
     SupernodeChanged,
 )
-from pyn2n.core.fastpath import (
-    FAST_MAGIC,
-    HELLO_OFFER,
-    REFUSE_DISABLED,
-    FastPath,
-    aead_for_transform,
-    decode_hello,
-    frame_segments,
-    refusal,
-    to_plain_frames,
-)
+from pyn2n.core.fastpath import FAST_MAGIC, FastPath, aead_for_transform
+from pyn2n.core.l2rules import HostTable
 from pyn2n.core.peers import NO_SOCK, Peer, PeerTable
 from pyn2n.core.secure import HeaderCrypto, Received, verify_stamp
 from pyn2n.core.selection import NULL_MAC, Supernode, SupernodeList
@@ -148,6 +139,7 @@ from pyn2n.crypto.timestamp import StampTracker, TimeStamper
 from pyn2n.transforms import Compression, TransformError, make_compression, make_transform
 from pyn2n.wire.errors import WireError
 from pyn2n.wire.eth import gratuitous_arp
+from pyn2n.wire.hello import HELLO_OFFER, REFUSE_DISABLED, decode_hello, refusal
 from pyn2n.wire.messages import (
     MSG_TYPE_PACKET,
     MSG_TYPE_PEER_INFO,
@@ -172,6 +164,7 @@ from pyn2n.wire.messages import (
 )
 from pyn2n.wire.packet import decode_packet_header, encode_packet
 from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str, random_mac
+from pyn2n.wire.vnet import frame_segments, to_plain_frames
 
 __all__ = ["Edge", "MgmtError"]
 
@@ -376,12 +369,11 @@ class Edge:
                 passphrase=config.key,
                 aead=aead_for_transform(self._tid),
                 peers=self.peers,
-                p2p_fresh=self._p2p_fresh,
                 rng=rng,
                 send_hello=self._send_sealed,
                 send_datagram=self._out_append,
                 drops=self.drops,
-                routing_hosts=self.hosts if self._routing else None,
+                routing_hosts=HostTable() if self._routing else None,
             )
             self._fast.ip4 = self._ip4
 

@@ -6,6 +6,8 @@ docs/runtime-facts.md records which ones were exercised on these machines.
 
 from __future__ import annotations
 
+from pyn2n.wire.vnet import VNET_HDR_LEN
+
 # <linux/if_tun.h>: ioctls on a /dev/net/tun fd.
 TUN_CLONE_DEVICE = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
@@ -27,13 +29,9 @@ TUN_F_TSO6 = 0x04
 TUN_F_TSO_ECN = 0x08
 TUN_F_UFO = 0x10
 
-# struct virtio_net_hdr (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset) that prefixes
-# every frame read from / written to a TAP opened with IFF_VNET_HDR.
-VIRTIO_NET_HDR_LEN = 10
-VIRTIO_NET_HDR_F_NEEDS_CSUM = 0x01
-
-# Largest frame a TAP hands out: a 64 KiB GSO super-frame plus its virtio header.
-TAP_MAX_READ = 65536 + VIRTIO_NET_HDR_LEN
+# Largest frame a TAP hands out: a 64 KiB GSO super-frame plus its virtio header (the header
+# itself, struct virtio_net_hdr, is described once in pyn2n.wire.vnet).
+TAP_MAX_READ = 65536 + VNET_HDR_LEN
 
 # <linux/in.h>: per-socket path-MTU discovery; n2n sets DONT so the kernel may fragment.
 IP_MTU_DISCOVER = 10

@@ -25,10 +25,8 @@ from pyn2n.io.linux import (
     TUNSETIFF,
     TUNSETOFFLOAD,
     TUNSETVNETHDRSZ,
-    VIRTIO_NET_HDR_LEN,
 )
-
-_ZERO_VNET_HDR = bytes(VIRTIO_NET_HDR_LEN)
+from pyn2n.wire.vnet import VNET_HDR_LEN, ZERO_VNET_HDR
 
 
 class TapDevice:
@@ -73,7 +71,7 @@ class TapDevice:
         actual = struct.unpack(IFREQ_FORMAT, ifr)[0].rstrip(b"\0").decode()
         return cls(fd, actual, vnet_hdr, bufsize)
 
-    def set_offload(self, flags: int, vnet_hdr_size: int = VIRTIO_NET_HDR_LEN) -> None:
+    def set_offload(self, flags: int, vnet_hdr_size: int = VNET_HDR_LEN) -> None:
         """Let the kernel pass checksum/TSO work through this TAP (TUN_F_* flags, 0 turns it off).
 
         Only meaningful on a device opened with `vnet_hdr=True`, whose frames carry the
@@ -119,7 +117,7 @@ class TapDevice:
     def write_batch(self, frames: list[bytes]) -> None:
         """Plain Ethernet frames (on a vnet_hdr TAP each gets a zero virtio header)."""
         write, fd = os.write, self._fd
-        zero = _ZERO_VNET_HDR if self.vnet_hdr else None
+        zero = ZERO_VNET_HDR if self.vnet_hdr else None
         for frame in frames:
             try:
                 write(fd, frame if zero is None else zero + frame)

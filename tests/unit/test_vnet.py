@@ -1,4 +1,4 @@
-"""Super-frame surgery of the fast path (core/fastpath.py): TSO segmentation for peers without
+"""Super-frame surgery of the fast path (wire/vnet.py): TSO segmentation for peers without
 the fast path and checksum completion, checked against hand-built TCP/IPv4, TCP/IPv6 and UDP
 frames and an independent checksum written out word by word."""
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyn2n.core.fastpath import frame_segments, to_plain_frames
+from pyn2n.wire.vnet import frame_segments, to_plain_frames
 
 SRC_MAC = bytes.fromhex("020000000001")
 DST_MAC = bytes.fromhex("020000000002")
@@ -20,10 +20,10 @@ V6_SRC, V6_DST = "fd00::1", "fd00::2"
 FIN, SYN, PSH, ACK, CWR = 0x01, 0x02, 0x08, 0x10, 0x80
 
 
-def ones_sum(data: bytes) -> int:
+def ones_sum(data: bytes | bytearray) -> int:
     """RFC 1071, one 16-bit word at a time (independent of the code under test)."""
     if len(data) % 2:
-        data += b"\x00"
+        data = bytes(data) + b"\x00"
     total = 0
     for i in range(0, len(data), 2):
         total += data[i] << 8 | data[i + 1]

@@ -1,0 +1,99 @@
+"""When the TAP should hand out super-frames and the socket merge datagrams: the fast path's
+offload and loss policy (bulk flows, mixed traffic to standard-path peers, heavy loss, UDP_GRO)
+and its timing constants. Why these numbers: docs/fastpath.md ("Offloads", "Loss")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyn2n.core.fastpath.session import Session
+
+TICK = 0.5  # housekeeping period: retries, keep-alives, expiry, these decisions
+OFFER_ATTEMPTS = 4  # OFFERs (and CONFIRMs) sent before giving up
+KEEPALIVE = 2.0  # a control datagram when nothing else left for this long
+SESSION_IDLE = 10.0  # no authenticated datagram for this long: back to the standard path
+OLD_SESSION_GRACE = 3.0  # a replaced session still decrypts stragglers this long
+FEEDBACK_INTERVAL = 0.05  # loss feedback at most this often...
+FEEDBACK_PACKETS = 32  # ...and only after this many packets (a trickle waits for a keep-alive)
+PARTIAL_MAX = 128  # packets in reassembly per session
+PARTIAL_AGE = 1.0
+# loss: above LOSS_FALLBACK datagram loss the TAP gives single frames for HOLD_MIN, doubling
+LOSS_SAMPLE = 4096  # datagrams sent per loss estimate
+LOSS_FALLBACK = 0.005
+HOLD_MIN = 5.0
+HOLD_MAX = 60.0
+# cutting super-frames in Python for peers without the fast path halves their throughput, so
+# offloads stay off while such traffic is more than a trickle
+MIXED_FRAMES = 256  # unicast frames to standard-path peers per TICK that turn them off
+MIXED_HOLD = 5.0
+# TSO stays off until the fast path carries a flow (idle pings measured slower with it on)
+BULK_FRAMES = 64  # frames sent on the fast path since the last TICK that turn TSO on
+BULK_HOLD = 2.0  # ...and it stays on this long after the last such TICK
+GRO_IDLE = 2.0  # UDP_GRO stays on this long after the last packet of many datagrams
+
+
+class OffloadPolicy:
+    """The offload decisions of one edge's fast path (the base of `FastPath`: the data path sets
+    `bulk`, `gro` and the counters inline, without a call per frame)."""
+
+    tx: dict[bytes, Session]
+    by_conn: dict[int, Session]
+
+    def __init__(self) -> None:
+        self.tx_packets = 0  # frames (segments) sent on the fast path
+        self.std_unicast = 0  # unicast frames the edge sent the standard way (counted by it)
+        self._mixed_until = 0.0
+        self.mixed = False  # much traffic to standard-path peers: TAP offloads off
+        self.lossy = False  # some session sees heavy loss: TAP offloads off
+        # UDP_GRO on the socket while packets of many datagrams arrive (and a while after):
+        # merged reads cost small datagrams more than plain ones (recvmsg, control messages)
+        self.gro = False
+        self._bulk_rx = float("-inf")
+        self.bulk = False  # a flow on the fast path: TSO on (`offload`)
+        self._tx_mark = 0  # tx_packets at the last TICK
+        self._bulk_until = float("-inf")
+
+    @property
+    def offload(self) -> bool:
+        """Whether the driver should have the TAP hand out super-frames (TSO, checksums)."""
+        return self.bulk and bool(self.tx) and not self.mixed and not self.lossy
+
+    def count_standard(self, frames: int, now: float) -> None:
+        """The edge sent `frames` unicast frames the standard way: past MIXED_FRAMES in a TICK the
+        TAP offloads go off at once (and stay off MIXED_HOLD after such traffic ends)."""
+        self.std_unicast += frames
+        if self.std_unicast >= MIXED_FRAMES and not self.mixed:
+            self.mixed = True
+            self._mixed_until = now + MIXED_HOLD
+
+    def _policy_tick(self, now: float) -> None:
+        """Once per TICK: mixed traffic, GRO and bulk-flow decisions for the next one."""
+        if self.std_unicast >= MIXED_FRAMES:
+            self._mixed_until = now + MIXED_HOLD
+        self.std_unicast = 0
+        self.mixed = now < self._mixed_until
+        self.gro = bool(self.by_conn) and now - self._bulk_rx < GRO_IDLE
+        if self.tx_packets - self._tx_mark >= BULK_FRAMES:
+            self._bulk_until = now + BULK_HOLD
+        self._tx_mark = self.tx_packets
+        self.bulk = now < self._bulk_until
+
+    def _feedback(self, sess: Session, top: int, count: int, now: float) -> None:
+        """The peer's (highest packet number, packets received): single frames under heavy loss."""
+        dtop = top - sess.fb_top
+        if sess.frags_sent < LOSS_SAMPLE or dtop <= 0:
+            return
+        dcount = count - sess.fb_count
+        frags = sess.frags_sent / max(1, sess.pkts_sent)
+        sess.fb_top, sess.fb_count = top, count
+        sess.frags_sent = sess.pkts_sent = 0
+        lost = max(0.0, 1.0 - dcount / dtop)
+        # per-datagram loss from the per-packet loss of packets of `frags` datagrams
+        sess.loss = loss = 1.0 - (1.0 - min(lost, 0.999)) ** (1.0 / max(1.0, frags))
+        if loss <= LOSS_FALLBACK:
+            sess.hold = HOLD_MIN
+        elif sess.hold_until is None:
+            sess.hold_until = now + sess.hold
+            sess.hold = min(HOLD_MAX, sess.hold * 2)
+            self.lossy = True
