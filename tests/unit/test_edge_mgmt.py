@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyn2n.core.api import MgmtError
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import Sock
 from tests.unit.test_edge_kit import (
     MY_IP,
@@ -42,7 +43,7 @@ def test_edges_rows_have_n2n_fields() -> None:
     make_known(edge, clock)
     other = bytes.fromhex("02ee00000003")
     edge.receive_frame(ipv4_frame(other, MY_MAC, MY_IP, "198.19.0.3"), clock())
-    rows = edge.mgmt_edges(clock())
+    rows = EdgeViews(edge).mgmt_edges(clock())
     assert all(set(r) == EDGE_KEYS for r in rows)
     by_mode = {r["mode"]: r for r in rows}
     p2p, psp = by_mode["p2p"], by_mode["pSp"]
@@ -57,27 +58,27 @@ def test_edges_rows_have_n2n_fields() -> None:
 def test_supernodes_info_timestamps_communities() -> None:
     edge, clock = registered_edge(supernodes=[SN1, SN2])
     edge.receive_datagram(pong(load=0x03000000, version=b"sn-v9"), SN1, clock())
-    rows = edge.mgmt_supernodes(clock())
+    rows = EdgeViews(edge).mgmt_supernodes(clock())
     assert [r["sockaddr"] for r in rows] == ["198.18.0.1:7654", "198.18.0.2:7654"]
     cur = rows[0]
     assert cur["current"] == 1 and cur["macaddr"] == "02:AA:00:00:00:01"
     assert cur["version"] == "sn-v9" and cur["uptime"] == 77 and cur["purgeable"] == 0
     assert cur["selection"].startswith("load =")
     assert rows[1]["current"] == 0
-    (info,) = edge.mgmt_info(clock())
+    (info,) = EdgeViews(edge).mgmt_info(clock())
     assert info["macaddr"] == "02:EE:00:00:00:01" and info["ip4addr"] == MY_IP
     assert info["ip4netmask"] == "255.255.255.0" and info["sockaddr"] == "198.18.9.1:40001"
-    (ts,) = edge.mgmt_timestamps(clock())
+    (ts,) = EdgeViews(edge).mgmt_timestamps(clock())
     assert ts["start_time"] == ts["last_super"] == int(clock.wall())
     assert ts["last_p2p"] == 0
-    assert edge.mgmt_communities(clock()) == [{"community": "edgetest"}]
+    assert EdgeViews(edge).mgmt_communities(clock()) == [{"community": "edgetest"}]
 
 
 def test_communities_is_refused_with_header_encryption() -> None:
     edge, clock = make_edge(header_encryption=True)
     with pytest.raises(MgmtError, match="noaccess"):
-        edge.mgmt_communities(clock())
-    assert "header encrypted" in edge.status_text(clock())
+        EdgeViews(edge).mgmt_communities(clock())
+    assert "header encrypted" in EdgeViews(edge).status_text(clock())
 
 
 def test_peers_explains_relayed_paths() -> None:
@@ -86,7 +87,7 @@ def test_peers_explains_relayed_paths() -> None:
     other = bytes.fromhex("02ee00000003")
     edge.receive_frame(ipv4_frame(other, MY_MAC, MY_IP, "198.19.0.3"), clock())
     clock.advance(0.5)
-    rows = {r["macaddr"]: r for r in edge.mgmt_peers(clock())}
+    rows = {r["macaddr"]: r for r in EdgeViews(edge).mgmt_peers(clock())}
     direct = rows["02:EE:00:00:00:02"]
     assert direct["path"] == "direct" and direct["reason"] == ""
     assert direct["last_direct_age"] == 0.5 and direct["rtt_ms"] == 0.0
@@ -95,7 +96,9 @@ def test_peers_explains_relayed_paths() -> None:
     assert asked["path"] == "relayed" and "QUERY_PEER" in asked["reason"]
     assert asked["last_direct_age"] is None and asked["rtt_ms"] is None
     clock.advance(10)
-    stale = next(r for r in edge.mgmt_peers(clock()) if r["macaddr"] == "02:EE:00:00:00:02")
+    stale = next(
+        r for r in EdgeViews(edge).mgmt_peers(clock()) if r["macaddr"] == "02:EE:00:00:00:02"
+    )
     assert stale["path"] == "relayed" and "no direct traffic" in stale["reason"]
 
 
@@ -105,7 +108,7 @@ def test_drops() -> None:
     edge.receive_datagram(
         packet(PEER_MAC, MY_MAC, b"x" * 20, community="other"), PEER_ADDR, clock()
     )
-    assert edge.mgmt_drops(clock()) == [
+    assert EdgeViews(edge).mgmt_drops(clock()) == [
         {"reason": "decode", "count": 1},
         {"reason": "unknown_community", "count": 1},
     ]
@@ -127,7 +130,7 @@ def test_status_text_lists_peers_and_supernodes() -> None:
         clock(),
     )
     drain(edge)
-    text = edge.status_text(clock())
+    text = EdgeViews(edge).status_text(clock())
     forward, p2p = text.split("PEER TO PEER")
     assert "02:EE:00:00:00:04" in forward and "02:EE:00:00:00:02" in p2p
     assert "COMMUNITY 'edgetest'" in text and "198.18.0.1:7654" in text

@@ -7,6 +7,7 @@ from pyn2n.constants import (
     N2N_LOCAL_REG_COOKIE,
     N2N_REGULAR_REG_COOKIE,
 )
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import (
     NULL_MAC,
     Packet,
@@ -66,7 +67,7 @@ def test_relayed_packet_from_unknown_mac_starts_hole_punching() -> None:
     # a second relayed packet does not punch again while the peer is pending
     edge.receive_datagram(dgram, SN1, clock.advance(1))
     assert not of_type(drain(edge), Register)
-    assert edge.rx_sup == 2 and edge.rx_p2p == 0
+    assert edge.data.rx_sup == 2 and edge.data.rx_p2p == 0
 
 
 def test_direct_register_is_acknowledged_and_answered() -> None:
@@ -111,7 +112,7 @@ def test_register_ack_from_unknown_peer_is_dropped() -> None:
 
 def test_tx_to_unknown_peer_goes_via_supernode_and_queries_once_per_interval() -> None:
     edge, clock = registered_edge(register_interval=20)
-    tx_sup = edge.tx_sup  # the gratuitous ARPs
+    tx_sup = edge.data.tx_sup  # the gratuitous ARPs
     edge.receive_frame(TO_PEER, clock())
     sent = drain(edge)
     assert [a for _, a in of_type(sent, Packet)] == [SN1]
@@ -126,7 +127,7 @@ def test_tx_to_unknown_peer_goes_via_supernode_and_queries_once_per_interval() -
     # after it: ask again
     edge.receive_frame(TO_PEER, clock.advance(10.5))
     assert of_type(drain(edge), QueryPeer)
-    assert edge.tx_sup - tx_sup == 3 and edge.tx_p2p == 0
+    assert edge.data.tx_sup - tx_sup == 3 and edge.data.tx_p2p == 0
 
 
 def test_peer_info_leads_to_local_and_regular_registers() -> None:
@@ -158,7 +159,7 @@ def test_full_hole_punch_then_direct_unicast() -> None:
     edge.receive_frame(TO_PEER, clock())
     ((pkt, addr),) = of_type(drain(edge), Packet)
     assert addr == PEER_ADDR and pkt.payload == TO_PEER
-    assert edge.tx_p2p == 1
+    assert edge.data.tx_p2p == 1
 
 
 # --- direct vs relayed freshness (10 s) ------------------------------------------------------
@@ -279,7 +280,9 @@ def test_no_p2p_sends_no_register_or_register_ack() -> None:
     assert [a for _, a in of_type(sent, Packet)] == [SN1]
     assert of_type(sent, QueryPeer)  # still asks: the answer is harmless
     assert edge.frames_to_write() == [FROM_PEER]
-    row = next(r for r in edge.mgmt_peers(clock()) if r["macaddr"] == "02:EE:00:00:00:02")
+    row = next(
+        r for r in EdgeViews(edge).mgmt_peers(clock()) if r["macaddr"] == "02:EE:00:00:00:02"
+    )
     assert row["path"] == "relayed" and "-S1" in row["reason"]
 
 

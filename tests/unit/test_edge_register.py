@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyn2n.core.selection import CRITERION_BAD
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import (
     BROADCAST_MAC,
     NULL_MAC,
@@ -125,13 +126,17 @@ def test_retry_every_2_s_and_switch_after_3_misses() -> None:
     regs = [(round(t - start, 6), a) for t, m, a in sent if isinstance(m, RegisterSuper)]
     assert regs == [(0, SN1), (2, SN1), (4, SN1), (6, SN2)]
     (ev,) = [e for e in edge.events() if e.kind == "supernode_changed"]
-    assert ev.data() == {"from": "198.18.0.1:7654", "to": "198.18.0.2:7654", "reason": "unresponsive"}
+    assert ev.data() == {
+        "from": "198.18.0.1:7654",
+        "to": "198.18.0.2:7654",
+        "reason": "unresponsive",
+    }
 
 
 def test_give_up_marks_the_supernode_bad() -> None:
     edge, clock = registered_edge(supernodes=[SN1, SN2])
     run_until(edge, clock, clock() + 10)  # past the first PING round, which resets criteria
-    edge.sup_attempts = 0  # as after three unanswered REGISTER_SUPERs
+    edge.reg.sup_attempts = 0  # as after three unanswered REGISTER_SUPERs
     run_until(edge, clock, clock() + 10, answer=False)
     assert edge.sns.find_by_addr(SN1).criterion == CRITERION_BAD
     assert edge.sns.current.addr == SN2
@@ -159,7 +164,7 @@ def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
         SupernodeEntry(Sock("::1", 7654), SN_MAC2),  # IPv6: not usable, ignored
     )
     edge.receive_datagram(from_sn(super_ack(reg, supernodes=others)), SN1, clock())
-    assert edge.public_sock == (PUBLIC.addr, PUBLIC.port)
+    assert edge.reg.public_sock == (PUBLIC.addr, PUBLIC.port)
     assert edge.sns.current.mac == SN_MAC1
     learned = edge.sns.find_by_addr(SN2)
     assert learned is not None and learned.purgeable and learned.mac == SN_MAC2
@@ -170,7 +175,7 @@ def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
 
 def test_reregisters_every_interval_and_unsolicited_acks_are_dropped() -> None:
     edge, clock = registered_edge(register_interval=20)
-    first = edge.last_register_req
+    first = edge.reg.last_register_req
     regs = []
     while not regs:
         t = edge.get_timer()
@@ -192,7 +197,7 @@ def test_nak_is_reported_and_registration_continues() -> None:
     edge.receive_datagram(nak(reg), SN1, clock())
     (ev,) = [e for e in edge.events() if e.kind == "register_super_nak"]
     assert "in use" in ev.data()["reason"]
-    assert edge.reg_super_nak == 1 and edge.last_sup is None
+    assert edge.reg.reg_super_nak == 1 and edge.last_sup is None
     edge.handle_timer(clock.advance(2))
     assert of_type(drain(edge), RegisterSuper)  # keeps trying
 
@@ -258,7 +263,7 @@ def test_packetstats_after_registration_match_n2n() -> None:
     blocks = [b for b in text.split("###") if '"transop"' in b]
     expected = json.loads(blocks[0])
     edge, clock = registered_edge()
-    assert sorted(edge.mgmt_packetstats(clock()), key=lambda r: r["type"]) == sorted(
+    assert sorted(EdgeViews(edge).mgmt_packetstats(clock()), key=lambda r: r["type"]) == sorted(
         expected, key=lambda r: r["type"]
     )
 
@@ -306,7 +311,7 @@ def test_shutdown_unregisters() -> None:
     edge, clock = registered_edge()
     edge.shutdown(clock())
     ((unreg, addr),) = of_type(drain(edge), UnregisterSuper)
-    assert addr == SN1 and unreg.src_mac == MY_MAC and unreg.auth == edge._auth
+    assert addr == SN1 and unreg.src_mac == MY_MAC and unreg.auth == edge.st.auth
     assert not edge.keep_running
 
 

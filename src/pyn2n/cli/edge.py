@@ -33,7 +33,7 @@ def resolve(host: str, port: int, flag: str = "-l") -> tuple[str, int]:
         raise UsageError(
             f"{flag} {host}:{port}: cannot resolve {host!r} ({exc.strerror})"
         ) from None
-    return infos[0][4][0], port
+    return str(infos[0][4][0]), port
 
 
 def build_config(args: EdgeArgs) -> EdgeConfig:

@@ -87,6 +87,7 @@ from pyn2n.constants import (
     N2N_TRANSFORM_ID_NULL,
 )
 from pyn2n.core.api import Addr
+from pyn2n.core.l2rules import HostTable
 from pyn2n.core.peers import Peer, PeerTable
 from pyn2n.transforms.registry import passphrase_bytes
 
@@ -648,7 +649,7 @@ class FastPath:
         drops: Counter[str],
         enabled: bool = True,
         segment: int = DEFAULT_SEGMENT,
-        routing_hosts: dict[bytes, list[Any]] | None = None,
+        routing_hosts: HostTable | None = None,
     ) -> None:
         if aead != AEAD_NONE and not passphrase:
             raise ValueError("an AEAD needs the community key (-k)")
@@ -668,7 +669,7 @@ class FastPath:
         self.segment = segment
         self._frag = segment - DGRAM_HEADER
         self._layout = _Layout(segment)
-        self.hosts = routing_hosts  # -r: bridged host MAC -> [edge MAC, last seen]
+        self.hosts = routing_hosts  # -r: bridged hosts behind other edges
         self.ip4 = bytes(4)  # our TAP address (frames to others are dropped without -r)
         self.states: dict[bytes, _PeerState] = {}
         self.tx: dict[bytes, Session] = {}  # MAC -> established session (the hot lookup)
@@ -964,9 +965,7 @@ class FastPath:
         dst = data[10:16]
         hosts = self.hosts
         if hosts is not None:
-            host = hosts.get(dst)
-            if host is not None:
-                dst = host[0]
+            dst = hosts.edge_for(dst)
         sess = self.tx.get(dst)
         if sess is None:
             return False
@@ -1193,10 +1192,10 @@ class FastPath:
         else:
             host = frame[16:22]
             if not host[0] & 1:
-                entry = self.hosts.get(host)
+                entry = self.hosts.entries.get(host)
                 if entry is not None:
-                    entry[0] = sess.mac
-                    entry[1] = sess.last_rx
+                    entry.edge = sess.mac
+                    entry.seen = sess.last_rx
         segs = frame_segments(frame) if frame[1] else 1
         sess.rx_frames += segs
         sess.rx_bytes += len(frame) - VNET_HDR_LEN
