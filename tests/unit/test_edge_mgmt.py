@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyn2n.core.api import MgmtError
+from pyn2n.core.api import MgmtError, Offload
 from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import Sock
 from tests.unit.test_edge_kit import (
@@ -135,3 +135,18 @@ def test_status_text_lists_peers_and_supernodes() -> None:
     assert "02:EE:00:00:00:04" in forward and "02:EE:00:00:00:02" in p2p
     assert "COMMUNITY 'edgetest'" in text and "198.18.0.1:7654" in text
     assert "pend_peers 1 | known_peers 1" in text
+
+
+def test_send_failures_reported_by_the_driver_show_in_drops() -> None:
+    edge, clock = registered_edge()
+    edge.send_failed(3)
+    edge.send_failed(1)
+    assert {"reason": "send_failed", "count": 4} in EdgeViews(edge).mgmt_drops(clock())
+
+
+def test_offload_hints_come_from_the_fast_path() -> None:
+    edge, _ = registered_edge()
+    assert edge.offload() == Offload(False, False)
+    fast_edge, _ = registered_edge(fastpath=True)
+    assert fast_edge.fastpath is not None
+    assert fast_edge.offload() == Offload(fast_edge.fastpath.offload, fast_edge.fastpath.gro)
