@@ -15,7 +15,8 @@ from pyn2n.constants import (
 from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.transforms import decompress, make_transform
 from pyn2n.wire import BROADCAST_MAC, Packet, Sock, decode
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     MY_IP,
     MY_MAC,
     PEER_ADDR,
@@ -46,8 +47,8 @@ def arp_request(src_mac: bytes = MY_MAC) -> bytes:
 # --- broadcast / multicast (§7.5) -----------------------------------------------------------
 
 
-def test_broadcast_goes_to_the_supernode_once() -> None:
-    edge, clock = registered_edge()
+def test_broadcast_goes_to_the_supernode_once(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     make_known(edge, clock, OTHER_MAC, OTHER_ADDR)
     drain(edge)
@@ -58,8 +59,10 @@ def test_broadcast_goes_to_the_supernode_once() -> None:
     assert edge.data.tx_sup_broadcast == before + 1
 
 
-def test_broadcast_goes_to_every_known_peer_when_the_supernode_is_dead() -> None:
-    edge, clock = registered_edge()
+def test_broadcast_goes_to_every_known_peer_when_the_supernode_is_dead(
+    registered: EdgeAndClock,
+) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     make_known(edge, clock, OTHER_MAC, OTHER_ADDR)
     # a re-registration that is not answered ...
@@ -75,8 +78,8 @@ def test_broadcast_goes_to_every_known_peer_when_the_supernode_is_dead() -> None
 
 
 @pytest.mark.parametrize("group", [IPV4_MCAST, IPV6_MCAST])
-def test_multicast_is_carried_by_default(group: bytes) -> None:
-    edge, clock = registered_edge()
+def test_multicast_is_carried_by_default(group: bytes, registered: EdgeAndClock) -> None:
+    edge, clock = registered
     frame = group + MY_MAC + b"\x86\xdd" + bytes(40)
     edge.receive_frame(frame, clock())
     ((pkt, addr),) = of_type(drain(edge), Packet)
@@ -113,8 +116,8 @@ def test_other_group_macs_travel_like_broadcast() -> None:
 # --- routing filter and bridging (§7.5, -r) --------------------------------------------------
 
 
-def test_without_routing_only_our_own_ipv4_leaves_and_arrives() -> None:
-    edge, clock = registered_edge()
+def test_without_routing_only_our_own_ipv4_leaves_and_arrives(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     drain(edge)
     edge.receive_frame(ipv4_frame(PEER_MAC, MY_MAC, "10.9.9.9", PEER_IP), clock())
@@ -216,8 +219,8 @@ def test_encrypted_data_path_and_transform_id_check() -> None:
     assert edge.data.transop_rx == 1
 
 
-def test_counters_follow_n2n_packetstats() -> None:
-    edge, clock = registered_edge()
+def test_counters_follow_n2n_packetstats(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     drain(edge)
     base = {

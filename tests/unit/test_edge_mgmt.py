@@ -7,7 +7,8 @@ import pytest
 from pyn2n.core.api import MgmtError, Offload
 from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import Sock
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     MY_IP,
     MY_MAC,
     PEER_ADDR,
@@ -38,8 +39,8 @@ EDGE_KEYS = {
 }
 
 
-def test_edges_rows_have_n2n_fields() -> None:
-    edge, clock = registered_edge()
+def test_edges_rows_have_n2n_fields(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     other = bytes.fromhex("02ee00000003")
     edge.receive_frame(ipv4_frame(other, MY_MAC, MY_IP, "198.19.0.3"), clock())
@@ -81,8 +82,8 @@ def test_communities_is_refused_with_header_encryption() -> None:
     assert "header encrypted" in EdgeViews(edge).status_text(clock())
 
 
-def test_peers_explains_relayed_paths() -> None:
-    edge, clock = registered_edge()
+def test_peers_explains_relayed_paths(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     other = bytes.fromhex("02ee00000003")
     edge.receive_frame(ipv4_frame(other, MY_MAC, MY_IP, "198.19.0.3"), clock())
@@ -102,8 +103,8 @@ def test_peers_explains_relayed_paths() -> None:
     assert stale["path"] == "relayed" and "no direct traffic" in stale["reason"]
 
 
-def test_drops() -> None:
-    edge, clock = registered_edge()
+def test_drops(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.receive_datagram(b"\x00garbage", PEER_ADDR, clock())
     edge.receive_datagram(
         packet(PEER_MAC, MY_MAC, b"x" * 20, community="other"), PEER_ADDR, clock()
@@ -114,8 +115,8 @@ def test_drops() -> None:
     ]
 
 
-def test_status_text_lists_peers_and_supernodes() -> None:
-    edge, clock = registered_edge()
+def test_status_text_lists_peers_and_supernodes(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     relayed = bytes.fromhex("02ee00000004")
     edge.receive_datagram(
@@ -137,8 +138,8 @@ def test_status_text_lists_peers_and_supernodes() -> None:
     assert "pend_peers 1 | known_peers 1" in text
 
 
-def test_send_failures_reported_by_the_driver_show_in_drops() -> None:
-    edge, clock = registered_edge()
+def test_send_failures_reported_by_the_driver_show_in_drops(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.send_failed(3)
     edge.send_failed(1)
     assert {"reason": "send_failed", "count": 4} in EdgeViews(edge).mgmt_drops(clock())

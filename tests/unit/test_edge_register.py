@@ -18,7 +18,8 @@ from pyn2n.wire import (
     UnregisterSuper,
     ipv4_to_int,
 )
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     MY_IP,
     MY_MAC,
     PEER_MAC,
@@ -47,8 +48,8 @@ from tests.unit.test_edge_kit import (
 # --- bootstrap (§7.1) ------------------------------------------------------------------------
 
 
-def test_single_supernode_static_ip_registers_at_once() -> None:
-    edge, clock = make_edge()
+def test_single_supernode_static_ip_registers_at_once(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     assert edge.get_timer() == clock()
     edge.handle_timer(clock())
     sent = drain(edge)
@@ -142,8 +143,8 @@ def test_give_up_marks_the_supernode_bad() -> None:
     assert edge.sns.current.addr == SN2
 
 
-def test_ack_must_match_the_last_cookie() -> None:
-    edge, clock = make_edge()
+def test_ack_must_match_the_last_cookie(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.handle_timer(clock.advance(2))  # retry with a new cookie
@@ -155,8 +156,8 @@ def test_ack_must_match_the_last_cookie() -> None:
     assert edge.last_sup == clock()
 
 
-def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
-    edge, clock = make_edge()
+def test_ack_teaches_public_socket_sn_mac_and_other_supernodes(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     others = (
@@ -190,8 +191,8 @@ def test_reregisters_every_interval_and_unsolicited_acks_are_dropped() -> None:
     assert edge.drops["unsolicited"] == 1
 
 
-def test_nak_is_reported_and_registration_continues() -> None:
-    edge, clock = make_edge()
+def test_nak_is_reported_and_registration_continues(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.receive_datagram(nak(reg), SN1, clock())
@@ -202,8 +203,8 @@ def test_nak_is_reported_and_registration_continues() -> None:
     assert of_type(drain(edge), RegisterSuper)  # keeps trying
 
 
-def test_supernode_with_unknown_address_is_ignored() -> None:
-    edge, clock = make_edge()
+def test_supernode_with_unknown_address_is_ignored(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.receive_datagram(from_sn(super_ack(reg)), SN3, clock())
@@ -213,8 +214,8 @@ def test_supernode_with_unknown_address_is_ignored() -> None:
 # --- before / at the first registration (§7.1 step 4) -----------------------------------------
 
 
-def test_traffic_is_dropped_until_the_first_real_ack() -> None:
-    edge, clock = make_edge()
+def test_traffic_is_dropped_until_the_first_real_ack(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     frame = ipv4_frame(PEER_MAC, MY_MAC, MY_IP, "198.19.0.2")
     edge.receive_frame(frame, clock())
@@ -224,8 +225,8 @@ def test_traffic_is_dropped_until_the_first_real_ack() -> None:
     assert not of_type(drain(edge), Packet)
 
 
-def test_two_gratuitous_arps_on_first_registration_only() -> None:
-    edge, clock = make_edge()
+def test_two_gratuitous_arps_on_first_registration_only(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     answer_register_super(edge, clock)
     arps = of_type(drain(edge), Packet)
@@ -307,8 +308,8 @@ def test_no_switch_while_supernodes_answer_equally() -> None:
     assert not [e for e in edge.events() if e.kind == "supernode_changed"]
 
 
-def test_shutdown_unregisters() -> None:
-    edge, clock = registered_edge()
+def test_shutdown_unregisters(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.shutdown(clock())
     ((unreg, addr),) = of_type(drain(edge), UnregisterSuper)
     assert addr == SN1 and unreg.src_mac == MY_MAC and unreg.auth == edge.st.auth
