@@ -167,21 +167,7 @@ class DataPath:
         self.transop_tx += 1
         if group:
             self._send_group(pkt, now)
-        else:
-            self._send_unicast(pkt, dst, now)
-
-    def _send_group(self, pkt: bytes, now: float) -> None:
-        out = self.st.out
-        self.tx_sup += 1
-        self.tx_sup_broadcast += 1
-        if self.reg.sn_unreachable(now):
-            # no supernode answers: straight to every known peer (n2n send_packet)
-            for peer in self.peers.known.values():
-                out.append((pkt, peer.sock))
             return
-        out.append((pkt, self.sns.current.addr))
-
-    def _send_unicast(self, pkt: bytes, dst: bytes, now: float) -> None:
         out = self.st.out
         peer = self.peers.known.get(dst)
         if peer is not None:
@@ -203,6 +189,18 @@ class DataPath:
         self.tx_sup += 1
         out.append((pkt, self.sns.current.addr))
         self.disc.query_peer(dst, now, stale_sock)
+
+    def _send_group(self, pkt: bytes, now: float) -> None:
+        """Broadcast and multicast: one PACKET to the supernode, or to every known peer."""
+        out = self.st.out
+        self.tx_sup += 1
+        self.tx_sup_broadcast += 1
+        if self.reg.sn_unreachable(now):
+            # no supernode answers: straight to every known peer (n2n send_packet)
+            for peer in self.peers.known.values():
+                out.append((pkt, peer.sock))
+            return
+        out.append((pkt, self.sns.current.addr))
 
     # ================================================================ network -> TAP
 
@@ -230,21 +228,21 @@ class DataPath:
         if from_sn:
             self._seen_relayed(src, peer_addr(sock) or addr, dst, now)
         else:
-            self._seen_direct(src, addr, now)
-        if tid != self.tid:
-            drops["transform_id"] += 1
-            return
-        try:
-            frame = self.transform.decode(data[off:])
-        except TransformError:
-            drops["transform"] += 1
-            return
-        self.transop_rx += 1
-        if comp != N2N_COMPRESSION_ID_NONE:
-            frame = self._decompress(comp, frame)  # type: ignore[assignment]
-            if frame is None:
-                return
-        self._deliver(frame, src, now)
+            # n2n check_peer_registration_needed: direct traffic, so not "pending" any more
+            peers = self.peers
+            peers.pending.pop(src, None)
+            peer = peers.known.get(src)
+            if peer is None:
+                self.disc.unknown_sender(False, src, None, None, addr, now)
+            else:
+                peer.last_p2p = now
+                if peer.sock == addr:
+                    peer.last_seen = now
+                elif now - peer.last_seen >= 1.0 or peer.last_cookie < N2N_REGULAR_REG_COOKIE:
+                    self.disc.known_sock_changed(peer, addr, None, None, now)
+            self.rx_p2p += 1
+            self.last_p2p = now
+        self._open(data, off, comp, tid, src, now)
 
     def _other_sn(self, addr: Addr) -> Supernode | None:
         """The supernode at `addr` when not the current one (None: counted as unknown)."""
@@ -272,37 +270,35 @@ class DataPath:
         self.rx_sup += 1
         self.st.last_sup = now
 
-    def _seen_direct(self, src: bytes, addr: Addr, now: float) -> None:
-        """The same for a PACKET straight from the peer: it is reachable, not "pending" (n2n)."""
-        peers = self.peers
-        peers.pending.pop(src, None)
-        peer = peers.known.get(src)
-        if peer is None:
-            self.disc.unknown_sender(False, src, None, None, addr, now)
-        else:
-            peer.last_p2p = now
-            if peer.sock == addr:
-                peer.last_seen = now
-            elif now - peer.last_seen >= 1.0 or peer.last_cookie < N2N_REGULAR_REG_COOKIE:
-                self.disc.known_sock_changed(peer, addr, None, None, now)
-        self.rx_p2p += 1
-        self.last_p2p = now
-
-    def _deliver(self, frame: bytes, src: bytes, now: float) -> None:
-        """The layer-2 rules for an incoming frame, then out to the TAP."""
+    def _open(self, data: bytes, off: int, comp: int, tid: int, src: bytes, now: float) -> None:
+        """The payload: transform, decompression, then the layer-2 rules, out to the TAP."""
+        drops = self.drops
+        if tid != self.tid:
+            drops["transform_id"] += 1
+            return
+        try:
+            frame = self.transform.decode(data[off:])
+        except TransformError:
+            drops["transform"] += 1
+            return
+        self.transop_rx += 1
+        if comp != N2N_COMPRESSION_ID_NONE:
+            frame = self._decompress(comp, frame)  # type: ignore[assignment]
+            if frame is None:
+                return
         if len(frame) < 14:
-            self.drops["short_frame"] += 1
+            drops["short_frame"] += 1
             return
         if frame[0] & 1 and is_multicast(frame):
             if self.drop_multicast:
-                self.drops["multicast"] += 1
+                drops["multicast"] += 1
                 return
         elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
             # only IPv4 unicast addressed to us passes, and broadcast (n2n without -r)
-            self.drops["routed"] += 1
+            drops["routed"] += 1
             return
         if self.routing and not self.hosts.learn(frame, 0, src, now):
-            self.drops["hosts_full"] += 1
+            drops["hosts_full"] += 1
         self.st.frames.append(frame)
 
     def _decompress(self, comp: int, data: bytes) -> bytes | None:
