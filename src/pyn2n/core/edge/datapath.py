@@ -42,6 +42,7 @@ class DataPath:
         self.drops = st.drops
         self.secure = st.secure
         self.community20 = st.community20
+        self.p2p_fresh = st.p2p_fresh
         self.tid = config.transform_id
         self.transform = make_transform(self.tid, config.key, st.rng)
         self.compression = (
@@ -64,6 +65,7 @@ class DataPath:
         self.tx_sup_broadcast = 0
         self.rx_sup_broadcast = 0
         self.last_p2p: float | None = None
+        self.frames: list[bytes] = []  # to the TAP (drained by `Edge.frames_to_write`)
 
     def purge_hosts(self, now: float) -> None:
         if self.routing and now >= self.next_purge_hosts:
@@ -172,9 +174,7 @@ class DataPath:
         peer = self.peers.known.get(dst)
         if peer is not None:
             last = peer.last_p2p
-            if (last is not None and now - last < self.st.p2p_fresh) or self.reg.sn_unreachable(
-                now
-            ):
+            if (last is not None and now - last < self.p2p_fresh) or self.reg.sn_unreachable(now):
                 # fresh path; or no supernode to relay through, so the last direct path is the
                 # only one left (n2n would drop the peer here and lose it for good)
                 self.tx_p2p += 1
@@ -299,7 +299,7 @@ class DataPath:
             return
         if self.routing and not self.hosts.learn(frame, 0, src, now):
             drops["hosts_full"] += 1
-        self.st.frames.append(frame)
+        self.frames.append(frame)
 
     def _decompress(self, comp: int, data: bytes) -> bytes | None:
         """Everyone decompresses whatever a peer chose (n2n), so one decompressor per id."""

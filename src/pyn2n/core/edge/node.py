@@ -74,6 +74,7 @@ class Edge:
             )
             st.fast.ip4 = st.ip4
         self._fast = st.fast
+        self._secure = st.secure
 
     # -- read-only views of the collaborators' state (tests, management, the CLI) ------------
 
@@ -110,7 +111,7 @@ class Edge:
         if fast is not None and data and data[0] == FAST_MAGIC and fast.receive(data, addr, now):
             return
         try:
-            secure = self.st.secure
+            secure = self._secure
             if secure is not None:
                 opened = secure.open(data)
                 if opened is None:
@@ -182,7 +183,8 @@ class Edge:
         return out
 
     def frames_to_write(self) -> list[bytes]:
-        out, self.st.frames = self.st.frames, []
+        data = self.data
+        out, data.frames = data.frames, []
         return out
 
     def events(self) -> list[Event]:

@@ -1,5 +1,5 @@
 """What every part of the edge shares: its identity (MAC, address, community), the peer and
-supernode tables, the drop counters, the outgoing queues and the senders that fill them.
+supernode tables, the drop counters, the outgoing datagram queue and the senders that fill it.
 
 The collaborators (registration, discovery, data path, dispatch) each keep their own state and
 read this one; nothing here knows about message handling."""
@@ -122,7 +122,6 @@ class EdgeState:
         self.drops: Counter[str] = Counter()
         self.last_sup: float | None = None  # last real REGISTER_SUPER_ACK (None: not yet)
         self.out: list[tuple[bytes, Addr]] = []
-        self.frames: list[bytes] = []
         self.events: list[Event] = []
 
     def set_ip(self, ip: str | None, prefix: int) -> None:
