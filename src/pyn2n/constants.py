@@ -68,7 +68,6 @@ SWEEP_TIME = 30.0
 REGISTRATION_TIMEOUT = 60.0  # supernode purges edges
 PURGE_REGISTRATION_FREQ = 30.0
 PEER_PURGE_TIMEOUT = 60.0  # edge purges pending/known peers
-P2P_FRESH = 10.0  # a direct path counts while traffic was seen this recently
 RE_REG_AND_PURGE_FREQUENCY = 10.0  # federation
 LAST_SEEN_SN_ACTIVE = 20.0
 LAST_SEEN_SN_INACTIVE = 90.0

@@ -12,9 +12,11 @@ from pyn2n.constants import (
     N2N_TRANSFORM_ID_AES,
     N2N_TRANSFORM_ID_NULL,
 )
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.transforms import decompress, make_transform
 from pyn2n.wire import BROADCAST_MAC, Packet, Sock, decode
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     MY_IP,
     MY_MAC,
     PEER_ADDR,
@@ -45,24 +47,26 @@ def arp_request(src_mac: bytes = MY_MAC) -> bytes:
 # --- broadcast / multicast (§7.5) -----------------------------------------------------------
 
 
-def test_broadcast_goes_to_the_supernode_once() -> None:
-    edge, clock = registered_edge()
+def test_broadcast_goes_to_the_supernode_once(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     make_known(edge, clock, OTHER_MAC, OTHER_ADDR)
     drain(edge)
-    before = edge.tx_sup_broadcast
+    before = edge.data.tx_sup_broadcast
     edge.receive_frame(arp_request(), clock())
     ((pkt, addr),) = of_type(drain(edge), Packet)
     assert addr == SN1 and pkt.dst_mac == BROADCAST_MAC
-    assert edge.tx_sup_broadcast == before + 1
+    assert edge.data.tx_sup_broadcast == before + 1
 
 
-def test_broadcast_goes_to_every_known_peer_when_the_supernode_is_dead() -> None:
-    edge, clock = registered_edge()
+def test_broadcast_goes_to_every_known_peer_when_the_supernode_is_dead(
+    registered: EdgeAndClock,
+) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     make_known(edge, clock, OTHER_MAC, OTHER_ADDR)
     # a re-registration that is not answered ...
-    run_until(edge, clock, edge.last_register_req + 20.5, answer=False)
+    run_until(edge, clock, edge.reg.last_register_req + 20.5, answer=False)
     drain(edge)
     edge.receive_frame(arp_request(), clock())
     # ... is not yet a dead supernode (n2n would already divert: see the module docstring)
@@ -74,8 +78,8 @@ def test_broadcast_goes_to_every_known_peer_when_the_supernode_is_dead() -> None
 
 
 @pytest.mark.parametrize("group", [IPV4_MCAST, IPV6_MCAST])
-def test_multicast_is_carried_by_default(group: bytes) -> None:
-    edge, clock = registered_edge()
+def test_multicast_is_carried_by_default(group: bytes, registered: EdgeAndClock) -> None:
+    edge, clock = registered
     frame = group + MY_MAC + b"\x86\xdd" + bytes(40)
     edge.receive_frame(frame, clock())
     ((pkt, addr),) = of_type(drain(edge), Packet)
@@ -83,7 +87,7 @@ def test_multicast_is_carried_by_default(group: bytes) -> None:
     incoming = group + PEER_MAC + b"\x86\xdd" + bytes(40)
     edge.receive_datagram(packet(PEER_MAC, group, incoming, relayed=True), SN1, clock())
     assert edge.frames_to_write() == [incoming]
-    assert edge.rx_sup_broadcast == 1
+    assert edge.data.rx_sup_broadcast == 1
 
 
 @pytest.mark.parametrize("group", [IPV4_MCAST, IPV6_MCAST])
@@ -112,8 +116,8 @@ def test_other_group_macs_travel_like_broadcast() -> None:
 # --- routing filter and bridging (§7.5, -r) --------------------------------------------------
 
 
-def test_without_routing_only_our_own_ipv4_leaves_and_arrives() -> None:
-    edge, clock = registered_edge()
+def test_without_routing_only_our_own_ipv4_leaves_and_arrives(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     drain(edge)
     edge.receive_frame(ipv4_frame(PEER_MAC, MY_MAC, "10.9.9.9", PEER_IP), clock())
@@ -138,14 +142,14 @@ def test_with_routing_foreign_ipv4_passes_and_bridged_hosts_are_learned() -> Non
     routed = ipv4_frame(MY_MAC, host, "10.9.9.9", "10.8.8.8")
     edge.receive_datagram(packet(PEER_MAC, MY_MAC, routed), PEER_ADDR, clock())
     assert edge.frames_to_write() == [routed]
-    assert edge.hosts[host][0] == PEER_MAC
+    assert edge.hosts.edge_for(host) == PEER_MAC
     # a frame for that host goes to the edge it sits behind, directly
     edge.receive_frame(ipv4_frame(host, MY_MAC, "10.8.8.8", "10.9.9.9"), clock())
     ((pkt, addr),) = of_type(drain(edge), Packet)
     assert addr == PEER_ADDR and pkt.dst_mac == PEER_MAC
     # learned hosts expire after 300 s
     run_until(edge, clock, clock() + 331)
-    assert host not in edge.hosts
+    assert host not in edge.hosts.entries
 
 
 # --- compression and transforms (§5) ---------------------------------------------------------
@@ -212,14 +216,16 @@ def test_encrypted_data_path_and_transform_id_check() -> None:
     )
     assert edge.frames_to_write() == []
     assert edge.drops["transform_id"] == 1 and edge.drops["transform"] == 1
-    assert edge.transop_rx == 1
+    assert edge.data.transop_rx == 1
 
 
-def test_counters_follow_n2n_packetstats() -> None:
-    edge, clock = registered_edge()
+def test_counters_follow_n2n_packetstats(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     drain(edge)
-    base = {r["type"]: (r["tx_pkt"], r["rx_pkt"]) for r in edge.mgmt_packetstats(clock())}
+    base = {
+        r["type"]: (r["tx_pkt"], r["rx_pkt"]) for r in EdgeViews(edge).mgmt_packetstats(clock())
+    }
     edge.receive_frame(ipv4_frame(PEER_MAC, MY_MAC, MY_IP, PEER_IP), clock())  # p2p
     edge.receive_frame(ipv4_frame(OTHER_MAC, MY_MAC, MY_IP, "198.19.0.3"), clock())  # via SN
     edge.receive_frame(arp_request(), clock())  # broadcast
@@ -233,7 +239,7 @@ def test_counters_follow_n2n_packetstats() -> None:
         SN1,
         clock(),
     )
-    now = {r["type"]: (r["tx_pkt"], r["rx_pkt"]) for r in edge.mgmt_packetstats(clock())}
+    now = {r["type"]: (r["tx_pkt"], r["rx_pkt"]) for r in EdgeViews(edge).mgmt_packetstats(clock())}
     delta = {k: (now[k][0] - base[k][0], now[k][1] - base[k][1]) for k in now}
     assert delta == {
         "transop": (3, 2),
@@ -241,4 +247,4 @@ def test_counters_follow_n2n_packetstats() -> None:
         "super": (2, 1),
         "super_broadcast": (1, 1),
     }
-    assert edge.last_p2p == clock()
+    assert edge.data.last_p2p == clock()

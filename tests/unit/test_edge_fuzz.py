@@ -18,7 +18,8 @@ from pyn2n.wire import (
     Sock,
     SupernodeEntry,
 )
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     BCAST,
     MY_IP,
     MY_MAC,
@@ -172,9 +173,9 @@ def test_mutated_answers_to_our_register_super_never_raise(flips, cut, auto_ip) 
     edge.events()
 
 
-def test_unmutated_samples_reach_the_handlers() -> None:
+def test_unmutated_samples_reach_the_handlers(registered: EdgeAndClock) -> None:
     """The fuzz corpus is meaningful: as sent, these datagrams decode and mostly get through."""
-    edge, clock = registered_edge()
+    edge, clock = registered
     for data in SAMPLES:
         edge.receive_datagram(data, SN1 if data[3] & 0x20 else PEER_ADDR, clock())
     assert edge.drops["decode"] == 0

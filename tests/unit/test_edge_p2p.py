@@ -7,6 +7,7 @@ from pyn2n.constants import (
     N2N_LOCAL_REG_COOKIE,
     N2N_REGULAR_REG_COOKIE,
 )
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import (
     NULL_MAC,
     Packet,
@@ -17,7 +18,8 @@ from pyn2n.wire import (
     Sock,
     ipv4_to_int,
 )
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     MY_IP,
     MY_MAC,
     PEER_ADDR,
@@ -48,8 +50,8 @@ def peer_events(edge) -> list[tuple[int, str]]:
 # --- discovery ---------------------------------------------------------------------------
 
 
-def test_relayed_packet_from_unknown_mac_starts_hole_punching() -> None:
-    edge, clock = registered_edge()
+def test_relayed_packet_from_unknown_mac_starts_hole_punching(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     dgram = packet(PEER_MAC, MY_MAC, FROM_PEER, relayed=True, sock=Sock(*PEER_ADDR))
     edge.receive_datagram(dgram, SN1, clock())
     assert edge.frames_to_write() == [FROM_PEER]
@@ -66,11 +68,11 @@ def test_relayed_packet_from_unknown_mac_starts_hole_punching() -> None:
     # a second relayed packet does not punch again while the peer is pending
     edge.receive_datagram(dgram, SN1, clock.advance(1))
     assert not of_type(drain(edge), Register)
-    assert edge.rx_sup == 2 and edge.rx_p2p == 0
+    assert edge.data.rx_sup == 2 and edge.data.rx_p2p == 0
 
 
-def test_direct_register_is_acknowledged_and_answered() -> None:
-    edge, clock = registered_edge()
+def test_direct_register_is_acknowledged_and_answered(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.receive_datagram(plain(register_msg(cookie=0x1234)), PEER_ADDR, clock())
     sent = drain(edge)
     ((ack, a1),) = of_type(sent, RegisterAck)
@@ -82,15 +84,15 @@ def test_direct_register_is_acknowledged_and_answered() -> None:
     assert peer.dev_addr == (PEER_IP, 24) and peer.desc == "peer"
 
 
-def test_register_for_someone_else_is_ignored() -> None:
-    edge, clock = registered_edge()
+def test_register_for_someone_else_is_ignored(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     other = bytes.fromhex("02ee000000ff")
     edge.receive_datagram(plain(register_msg(dst=other)), PEER_ADDR, clock())
     assert drain(edge) == [] and edge.drops["not_for_us"] == 1
 
 
-def test_register_ack_makes_the_peer_known_with_rtt() -> None:
-    edge, clock = registered_edge()
+def test_register_ack_makes_the_peer_known_with_rtt(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.receive_datagram(plain(register_msg()), PEER_ADDR, clock())
     ((reg, _),) = of_type(drain(edge), Register)
     edge.events()
@@ -103,15 +105,15 @@ def test_register_ack_makes_the_peer_known_with_rtt() -> None:
     assert peer_events(edge) == [(4, "198.18.1.2:50002")]  # add-p2p (§8)
 
 
-def test_register_ack_from_unknown_peer_is_dropped() -> None:
-    edge, clock = registered_edge()
+def test_register_ack_from_unknown_peer_is_dropped(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.receive_datagram(plain(RegisterAck(1, MY_MAC, PEER_MAC)), PEER_ADDR, clock())
     assert not edge.peers.known and edge.drops["register_ack_unknown"] == 1
 
 
 def test_tx_to_unknown_peer_goes_via_supernode_and_queries_once_per_interval() -> None:
     edge, clock = registered_edge(register_interval=20)
-    tx_sup = edge.tx_sup  # the gratuitous ARPs
+    tx_sup = edge.data.tx_sup  # the gratuitous ARPs
     edge.receive_frame(TO_PEER, clock())
     sent = drain(edge)
     assert [a for _, a in of_type(sent, Packet)] == [SN1]
@@ -126,11 +128,11 @@ def test_tx_to_unknown_peer_goes_via_supernode_and_queries_once_per_interval() -
     # after it: ask again
     edge.receive_frame(TO_PEER, clock.advance(10.5))
     assert of_type(drain(edge), QueryPeer)
-    assert edge.tx_sup - tx_sup == 3 and edge.tx_p2p == 0
+    assert edge.data.tx_sup - tx_sup == 3 and edge.data.tx_p2p == 0
 
 
-def test_peer_info_leads_to_local_and_regular_registers() -> None:
-    edge, clock = registered_edge()
+def test_peer_info_leads_to_local_and_regular_registers(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.receive_frame(TO_PEER, clock())  # creates the pending entry, asks the SN
     drain(edge)
     info = PeerInfo(0, MY_MAC, PEER_MAC, Sock(*PEER_ADDR), Sock(*PEER_LAN))
@@ -143,8 +145,8 @@ def test_peer_info_leads_to_local_and_regular_registers() -> None:
     assert edge.peers.pending[PEER_MAC].preferred_sock == PEER_LAN
 
 
-def test_peer_info_must_come_from_a_supernode() -> None:
-    edge, clock = registered_edge()
+def test_peer_info_must_come_from_a_supernode(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.receive_frame(TO_PEER, clock())
     drain(edge)
     info = PeerInfo(0, MY_MAC, PEER_MAC, Sock(*PEER_ADDR))
@@ -152,13 +154,13 @@ def test_peer_info_must_come_from_a_supernode() -> None:
     assert drain(edge) == [] and edge.drops["not_from_supernode"] == 1
 
 
-def test_full_hole_punch_then_direct_unicast() -> None:
-    edge, clock = registered_edge()
+def test_full_hole_punch_then_direct_unicast(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     edge.receive_frame(TO_PEER, clock())
     ((pkt, addr),) = of_type(drain(edge), Packet)
     assert addr == PEER_ADDR and pkt.payload == TO_PEER
-    assert edge.tx_p2p == 1
+    assert edge.data.tx_p2p == 1
 
 
 # --- direct vs relayed freshness (10 s) ------------------------------------------------------
@@ -183,8 +185,8 @@ def test_direct_only_while_direct_traffic_is_fresh() -> None:
     assert peer_events(edge) == [(3, "198.18.1.2:50002")]  # del-p2p
 
 
-def test_relayed_traffic_does_not_refresh_the_direct_path() -> None:
-    edge, clock = registered_edge()
+def test_relayed_traffic_does_not_refresh_the_direct_path(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     relayed = packet(PEER_MAC, MY_MAC, FROM_PEER, relayed=True, sock=Sock(*PEER_ADDR))
     edge.receive_datagram(relayed, SN1, clock.advance(9))
@@ -192,8 +194,8 @@ def test_relayed_traffic_does_not_refresh_the_direct_path() -> None:
     assert [a for _, a in of_type(drain(edge), Packet)] == [SN1]
 
 
-def test_socket_change_of_known_peer_forces_reregistration() -> None:
-    edge, clock = registered_edge()
+def test_socket_change_of_known_peer_forces_reregistration(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     edge.events()
     moved = ("198.18.1.2", 50999)
@@ -206,8 +208,8 @@ def test_socket_change_of_known_peer_forces_reregistration() -> None:
     assert (3, "198.18.1.2:50002") in peer_events(edge)
 
 
-def test_supernode_reported_socket_of_known_peer_is_ignored() -> None:
-    edge, clock = registered_edge()
+def test_supernode_reported_socket_of_known_peer_is_ignored(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     other = Sock("198.18.7.7", 1234)
     edge.receive_datagram(
@@ -216,8 +218,8 @@ def test_supernode_reported_socket_of_known_peer_is_ignored() -> None:
     assert edge.peers.known[PEER_MAC].sock == PEER_ADDR
 
 
-def test_new_mac_on_a_known_socket_takes_over_the_entry() -> None:
-    edge, clock = registered_edge()
+def test_new_mac_on_a_known_socket_takes_over_the_entry(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     new_mac = bytes.fromhex("02ee000000aa")
     frame = ipv4_frame(MY_MAC, new_mac, PEER_IP, MY_IP)
@@ -229,8 +231,8 @@ def test_new_mac_on_a_known_socket_takes_over_the_entry() -> None:
 # --- purge (60 s, every 30 s) ----------------------------------------------------------------
 
 
-def test_pending_and_known_peers_are_purged_after_60_s() -> None:
-    edge, clock = registered_edge()
+def test_pending_and_known_peers_are_purged_after_60_s(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     pending_mac = bytes.fromhex("02ee00000003")
     edge.receive_frame(ipv4_frame(pending_mac, MY_MAC, MY_IP, "198.19.0.3"), clock())
@@ -246,16 +248,18 @@ def test_pending_and_known_peers_are_purged_after_60_s() -> None:
     assert sorted(purged) == ["02:EE:00:00:00:02", "02:EE:00:00:00:03"]
 
 
-def test_known_peers_are_kept_while_the_supernode_is_unreachable() -> None:
-    edge, clock = registered_edge()
+def test_known_peers_are_kept_while_the_supernode_is_unreachable(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     run_until(edge, clock, clock() + 150, answer=False)
     assert PEER_MAC in edge.peers.known
     assert edge.sn_wait
 
 
-def test_unreachable_supernode_makes_the_edge_keep_peers_registered() -> None:
-    edge, clock = registered_edge()
+def test_unreachable_supernode_makes_the_edge_keep_peers_registered(
+    registered: EdgeAndClock,
+) -> None:
+    edge, clock = registered
     make_known(edge, clock)
     log = run_until(edge, clock, clock() + 45, answer=False)
     regs = [(m.cookie, a) for _, m, a in log if isinstance(m, Register)]
@@ -279,12 +283,14 @@ def test_no_p2p_sends_no_register_or_register_ack() -> None:
     assert [a for _, a in of_type(sent, Packet)] == [SN1]
     assert of_type(sent, QueryPeer)  # still asks: the answer is harmless
     assert edge.frames_to_write() == [FROM_PEER]
-    row = next(r for r in edge.mgmt_peers(clock()) if r["macaddr"] == "02:EE:00:00:00:02")
+    row = next(
+        r for r in EdgeViews(edge).mgmt_peers(clock()) if r["macaddr"] == "02:EE:00:00:00:02"
+    )
     assert row["path"] == "relayed" and "-S1" in row["reason"]
 
 
-def test_bad_source_macs_are_dropped() -> None:
-    edge, clock = registered_edge()
+def test_bad_source_macs_are_dropped(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     for src in (MY_MAC, NULL_MAC, bytes.fromhex("010203040506")):
         edge.receive_datagram(packet(src, MY_MAC, FROM_PEER), PEER_ADDR, clock())
     assert edge.drops["bad_mac"] == 3 and not edge.peers.pending

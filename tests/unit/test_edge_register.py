@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyn2n.core.selection import CRITERION_BAD
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire import (
     BROADCAST_MAC,
     NULL_MAC,
@@ -17,7 +18,8 @@ from pyn2n.wire import (
     UnregisterSuper,
     ipv4_to_int,
 )
-from tests.unit.test_edge_kit import (
+from tests.conftest import EdgeAndClock
+from tests.simnet import (
     MY_IP,
     MY_MAC,
     PEER_MAC,
@@ -46,8 +48,8 @@ from tests.unit.test_edge_kit import (
 # --- bootstrap (§7.1) ------------------------------------------------------------------------
 
 
-def test_single_supernode_static_ip_registers_at_once() -> None:
-    edge, clock = make_edge()
+def test_single_supernode_static_ip_registers_at_once(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     assert edge.get_timer() == clock()
     edge.handle_timer(clock())
     sent = drain(edge)
@@ -125,20 +127,24 @@ def test_retry_every_2_s_and_switch_after_3_misses() -> None:
     regs = [(round(t - start, 6), a) for t, m, a in sent if isinstance(m, RegisterSuper)]
     assert regs == [(0, SN1), (2, SN1), (4, SN1), (6, SN2)]
     (ev,) = [e for e in edge.events() if e.kind == "supernode_changed"]
-    assert ev.data() == {"from": "198.18.0.1:7654", "to": "198.18.0.2:7654", "reason": "unresponsive"}
+    assert ev.data() == {
+        "from": "198.18.0.1:7654",
+        "to": "198.18.0.2:7654",
+        "reason": "unresponsive",
+    }
 
 
 def test_give_up_marks_the_supernode_bad() -> None:
     edge, clock = registered_edge(supernodes=[SN1, SN2])
     run_until(edge, clock, clock() + 10)  # past the first PING round, which resets criteria
-    edge.sup_attempts = 0  # as after three unanswered REGISTER_SUPERs
+    edge.reg.sup_attempts = 0  # as after three unanswered REGISTER_SUPERs
     run_until(edge, clock, clock() + 10, answer=False)
     assert edge.sns.find_by_addr(SN1).criterion == CRITERION_BAD
     assert edge.sns.current.addr == SN2
 
 
-def test_ack_must_match_the_last_cookie() -> None:
-    edge, clock = make_edge()
+def test_ack_must_match_the_last_cookie(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.handle_timer(clock.advance(2))  # retry with a new cookie
@@ -150,8 +156,8 @@ def test_ack_must_match_the_last_cookie() -> None:
     assert edge.last_sup == clock()
 
 
-def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
-    edge, clock = make_edge()
+def test_ack_teaches_public_socket_sn_mac_and_other_supernodes(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     others = (
@@ -159,7 +165,7 @@ def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
         SupernodeEntry(Sock("::1", 7654), SN_MAC2),  # IPv6: not usable, ignored
     )
     edge.receive_datagram(from_sn(super_ack(reg, supernodes=others)), SN1, clock())
-    assert edge.public_sock == (PUBLIC.addr, PUBLIC.port)
+    assert edge.reg.public_sock == (PUBLIC.addr, PUBLIC.port)
     assert edge.sns.current.mac == SN_MAC1
     learned = edge.sns.find_by_addr(SN2)
     assert learned is not None and learned.purgeable and learned.mac == SN_MAC2
@@ -170,7 +176,7 @@ def test_ack_teaches_public_socket_sn_mac_and_other_supernodes() -> None:
 
 def test_reregisters_every_interval_and_unsolicited_acks_are_dropped() -> None:
     edge, clock = registered_edge(register_interval=20)
-    first = edge.last_register_req
+    first = edge.reg.last_register_req
     regs = []
     while not regs:
         t = edge.get_timer()
@@ -185,20 +191,20 @@ def test_reregisters_every_interval_and_unsolicited_acks_are_dropped() -> None:
     assert edge.drops["unsolicited"] == 1
 
 
-def test_nak_is_reported_and_registration_continues() -> None:
-    edge, clock = make_edge()
+def test_nak_is_reported_and_registration_continues(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.receive_datagram(nak(reg), SN1, clock())
     (ev,) = [e for e in edge.events() if e.kind == "register_super_nak"]
     assert "in use" in ev.data()["reason"]
-    assert edge.reg_super_nak == 1 and edge.last_sup is None
+    assert edge.reg.reg_super_nak == 1 and edge.last_sup is None
     edge.handle_timer(clock.advance(2))
     assert of_type(drain(edge), RegisterSuper)  # keeps trying
 
 
-def test_supernode_with_unknown_address_is_ignored() -> None:
-    edge, clock = make_edge()
+def test_supernode_with_unknown_address_is_ignored(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     ((reg, _),) = of_type(drain(edge), RegisterSuper)
     edge.receive_datagram(from_sn(super_ack(reg)), SN3, clock())
@@ -208,8 +214,8 @@ def test_supernode_with_unknown_address_is_ignored() -> None:
 # --- before / at the first registration (§7.1 step 4) -----------------------------------------
 
 
-def test_traffic_is_dropped_until_the_first_real_ack() -> None:
-    edge, clock = make_edge()
+def test_traffic_is_dropped_until_the_first_real_ack(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     frame = ipv4_frame(PEER_MAC, MY_MAC, MY_IP, "198.19.0.2")
     edge.receive_frame(frame, clock())
@@ -219,8 +225,8 @@ def test_traffic_is_dropped_until_the_first_real_ack() -> None:
     assert not of_type(drain(edge), Packet)
 
 
-def test_two_gratuitous_arps_on_first_registration_only() -> None:
-    edge, clock = make_edge()
+def test_two_gratuitous_arps_on_first_registration_only(fresh: EdgeAndClock) -> None:
+    edge, clock = fresh
     edge.handle_timer(clock())
     answer_register_super(edge, clock)
     arps = of_type(drain(edge), Packet)
@@ -258,7 +264,7 @@ def test_packetstats_after_registration_match_n2n() -> None:
     blocks = [b for b in text.split("###") if '"transop"' in b]
     expected = json.loads(blocks[0])
     edge, clock = registered_edge()
-    assert sorted(edge.mgmt_packetstats(clock()), key=lambda r: r["type"]) == sorted(
+    assert sorted(EdgeViews(edge).mgmt_packetstats(clock()), key=lambda r: r["type"]) == sorted(
         expected, key=lambda r: r["type"]
     )
 
@@ -302,11 +308,11 @@ def test_no_switch_while_supernodes_answer_equally() -> None:
     assert not [e for e in edge.events() if e.kind == "supernode_changed"]
 
 
-def test_shutdown_unregisters() -> None:
-    edge, clock = registered_edge()
+def test_shutdown_unregisters(registered: EdgeAndClock) -> None:
+    edge, clock = registered
     edge.shutdown(clock())
     ((unreg, addr),) = of_type(drain(edge), UnregisterSuper)
-    assert addr == SN1 and unreg.src_mac == MY_MAC and unreg.auth == edge._auth
+    assert addr == SN1 and unreg.src_mac == MY_MAC and unreg.auth == edge.st.auth
     assert not edge.keep_running
 
 

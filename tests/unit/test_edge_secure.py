@@ -22,7 +22,7 @@ from pyn2n.wire import (
     ReRegisterSuper,
     decode,
 )
-from tests.unit.test_edge_kit import (
+from tests.simnet import (
     COMMUNITY,
     MY_IP,
     MY_MAC,

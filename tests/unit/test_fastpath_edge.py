@@ -19,6 +19,7 @@ from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.fastpath.framing import DEFAULT_SEGMENT, FAST_MAGIC
 from pyn2n.core.fastpath.policy import BULK_FRAMES
 from pyn2n.core.supernode import Supernode
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.wire.vnet import to_plain_frames
 
 SN: Addr = ("198.18.0.2", 7654)
@@ -136,7 +137,7 @@ def meet(wire: Wire, a: Edge, b: Edge) -> None:
 
 
 def fastpath_of(edge: Edge, other: Edge) -> str:
-    (row,) = [r for r in edge.mgmt_peers(0.0) if r["desc"] == other.config.desc]
+    (row,) = [r for r in EdgeViews(edge).mgmt_peers(0.0) if r["desc"] == other.config.desc]
     return str(row["fastpath"])
 
 
@@ -159,7 +160,7 @@ def test_two_pyn2n_edges_carry_super_frames_whole(kw: dict[str, Any], he: bool, 
     # it went straight to B in one UDP_SEGMENT buffer of 1472-byte fast datagrams
     to_b = [(src, data) for src, dst, data in wire.sent if dst == ("198.18.2.2", 40002)][-1]
     assert to_b[1][0] == FAST_MAGIC and len(to_b[1]) > 30 * DEFAULT_SEGMENT
-    stats = {r["type"]: r for r in b.mgmt_packetstats(wire.now)}
+    stats = {r["type"]: r for r in EdgeViews(b).mgmt_packetstats(wire.now)}
     assert stats["p2p"]["rx_pkt"] >= 36  # counted as the segments the super-frame stands for
 
 

@@ -22,6 +22,7 @@ from pyn2n.constants import (
     REGISTRATION_TIMEOUT,
     SWEEP_TIME,
 )
+from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import MSG_TYPE_PACKET, MSG_TYPE_REGISTER_SUPER, mac_to_str
 from tests.simnet import (
@@ -67,7 +68,7 @@ def test_edges_behind_every_nat_type_register_with_one_supernode() -> None:
         public = net.public_addr(n, net.addr("sn"))
         assert public is not None
         # the ACK tells the edge its public socket (§4), and the supernode stores the same one
-        assert e.public_sock == public
+        assert e.reg.public_sock == public
         assert sn_rows[mac_to_str(e.mac)]["sockaddr"] == f"{public[0]}:{public[1]}"
         assert sn_rows[mac_to_str(e.mac)]["ip4addr"] == f"{e.ip}/24"
         assert [ev.data()["first"] for ev in net.events(n, "registered")] == [True]
@@ -108,7 +109,7 @@ def test_direct_path_after_hole_punching(kinds: tuple[NatType | None, NatType | 
     assert net.log.count(src="sn", pc=MSG_TYPE_PACKET, since=t) == 0
     assert net.log.count(src=a, dst=b, pc=MSG_TYPE_PACKET, since=t, fate="delivered") == 5
     for x, y in ((a, b), (b, a)):
-        (row,) = edge_of(net, x).mgmt_peers(net.now)
+        (row,) = EdgeViews(edge_of(net, x)).mgmt_peers(net.now)
         assert (row["macaddr"], row["path"]) == (mac_to_str(edge_of(net, y).mac), "direct")
 
 
@@ -123,7 +124,7 @@ def test_relay_when_no_hole_can_be_punched(kinds: tuple[NatType, NatType]) -> No
     assert tried and {r.fate for r in tried} == {"nat_filtered"}
     assert net.log.count(src="sn", dst=b, pc=MSG_TYPE_PACKET, fate="delivered") >= 40
     for x in (a, b):
-        assert [r["path"] for r in edge_of(net, x).mgmt_peers(net.now)] == ["relayed"]
+        assert [r["path"] for r in EdgeViews(edge_of(net, x)).mgmt_peers(net.now)] == ["relayed"]
 
 
 def test_no_p2p_relays_everything() -> None:
@@ -176,12 +177,12 @@ def test_keepalive_and_nat_rebinding() -> None:
     # right token, moves the registration there (§7.2); relayed traffic follows
     net.nats["nat1"].flush()
     assert net.wait_for(
-        lambda: edge_of(net, "e1").public_sock not in (None, first_public),
+        lambda: edge_of(net, "e1").reg.public_sock not in (None, first_public),
         REGISTER_SUPER_INTERVAL_DFL + 1,
     )
     new_public = net.public_addr("e1", net.addr("sn"))
     assert new_public not in (None, first_public)
-    assert edge_of(net, "e1").public_sock == new_public
+    assert edge_of(net, "e1").reg.public_sock == new_public
     row = next(
         r
         for r in SupernodeViews(net.node("sn")).mgmt_edges(net.now)

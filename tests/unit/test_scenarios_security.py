@@ -233,7 +233,7 @@ def test_wrong_user_or_password_is_refused() -> None:
     for n in ("e3", "e4"):
         e = edge_of(net, n)
         # refused with REGISTER_SUPER_NAK (§4), which the edge can read and reports
-        assert e.reg_super_nak >= 1, e.drops
+        assert e.reg.reg_super_nak >= 1, e.drops
         assert net.events(n, "register_super_nak")
         assert not net.events(n, "registered")
     # the right users talk (header encryption is forced on), the refused ones hear nothing
@@ -321,7 +321,7 @@ def test_spoofed_register_super_is_refused(auth: Auth) -> None:
     assert set(hops) == {"sn"}
     assert len(evil.received) == 1
     victim = edge_of(net, b)
-    assert victim.reg_super_nak == 0 and not net.events(b, "register_super_nak")
+    assert victim.reg.reg_super_nak == 0 and not net.events(b, "register_super_nak")
     assert victim.sn_wait == 0
 
 
@@ -344,11 +344,11 @@ def test_restarted_edge_waits_for_its_old_registration(protect: bool) -> None:
     assert net.wait_for(lambda: again.last_sup is not None, 150)
     waited = net.now - t_kill
     if protect:
-        assert again.reg_super_nak > 0 and net.node("sn").drops["spoofed_mac"] > 0
+        assert again.reg.reg_super_nak > 0 and net.node("sn").drops["spoofed_mac"] > 0
         assert last_reg + REGISTRATION_TIMEOUT <= net.now
         assert net.now <= last_reg + REGISTRATION_TIMEOUT + PURGE_REGISTRATION_FREQ + 1
     else:
-        assert again.reg_super_nak == 0 and waited < 1
+        assert again.reg.reg_super_nak == 0 and waited < 1
     assert ping_pong(net, a, b, rounds=4)[-2:] == [b, a]
 
 

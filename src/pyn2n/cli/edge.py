@@ -33,7 +33,7 @@ def resolve(host: str, port: int, flag: str = "-l") -> tuple[str, int]:
         raise UsageError(
             f"{flag} {host}:{port}: cannot resolve {host!r} ({exc.strerror})"
         ) from None
-    return infos[0][4][0], port
+    return str(infos[0][4][0]), port
 
 
 def build_config(args: EdgeArgs) -> EdgeConfig:
@@ -80,6 +80,7 @@ def _main(argv: list[str]) -> int:
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.netconf import configure_tap, mac_text
     from pyn2n.io.tap import TapDevice
+    from pyn2n.mgmt.edge_views import EdgeViews
 
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
     udp = bind_udp(args.bind, args.local_port)
@@ -124,7 +125,16 @@ def _main(argv: list[str]) -> int:
 
     control = Control(trace_level=args.verbosity, on_verbose=trace_to_logging)
     runtime = Runtime(
-        node, "edge", udp, mgmt_sock, control, config.mgmt_password, log, tap=tap, on_event=on_event
+        node,
+        "edge",
+        udp,
+        mgmt_sock,
+        control,
+        config.mgmt_password,
+        log,
+        tap=tap,
+        on_event=on_event,
+        views=EdgeViews(node),
     )
     return runtime.run()
 

@@ -203,11 +203,30 @@ def _int(text: str, flag: str, lo: int, hi: int, what: str) -> int:
 def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> EdgeArgs:
     env = dict(os.environ) if env is None else env
     ns = build_parser().parse_args(expand_argv(argv))
+    _reject_unsupported(ns)
+    out = _parse_community(ns, env)
+    if ns.address:
+        _parse_address(ns.address, out)
+    else:
+        out.ip_mode = "auto"
+    _parse_cipher(ns, env, out)
+    _parse_frames(ns, out)
+    _parse_sockets(ns, out)
+    _parse_user(ns, env, out)
+    _parse_paths(ns, out)
+    out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
+    return out
+
+
+def _reject_unsupported(ns: argparse.Namespace) -> None:
     for flag in ("e", "L", "R", "n", "u", "g", "x"):
         if getattr(ns, "unsupported_" + flag) is not None:
             hint = " (n2n 3.1 removed it too; use routes)" if flag == "n" else ""
             raise UsageError(f"-{flag} is an n2n option pyn2n does not support{hint}; remove it")
 
+
+def _parse_community(ns: argparse.Namespace, env: dict[str, str]) -> EdgeArgs:
+    """-c and -l: the community and its supernodes."""
     community = ns.community or env.get("N2N_COMMUNITY")
     if not community:
         raise UsageError("no community: give -c NAME (or set N2N_COMMUNITY)")
@@ -215,13 +234,11 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
         raise UsageError(f"-c {community!r}: a community name has at most 19 characters")
     if not ns.supernode_list:
         raise UsageError("no supernode: give -l HOST:PORT (repeatable)")
-    out = EdgeArgs(community=community, supernodes=[parse_supernode(s) for s in ns.supernode_list])
+    return EdgeArgs(community=community, supernodes=[parse_supernode(s) for s in ns.supernode_list])
 
-    if ns.address:
-        _parse_address(ns.address, out)
-    else:
-        out.ip_mode = "auto"
 
+def _parse_cipher(ns: argparse.Namespace, env: dict[str, str], out: EdgeArgs) -> None:
+    """-k, -A, -z: key, cipher and compression."""
     out.key = ns.key if ns.key is not None else env.get("N2N_KEY")
     if ns.transform is not None:
         out.transform = _int(ns.transform, "-A", 1, 5, "the cipher number")
@@ -236,8 +253,11 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     if ns.compression is not None:
         level = _int(ns.compression, "-z", 1, 2, "the compression number")
         out.compression = {1: C.N2N_COMPRESSION_ID_LZO, 2: C.N2N_COMPRESSION_ID_ZSTD}[level]
-
     out.header_encryption = ns.header_encryption
+
+
+def _parse_frames(ns: argparse.Namespace, out: EdgeArgs) -> None:
+    """-E, -r, -M, -m, -d: what the TAP carries and how it is named."""
     out.drop_multicast = ns.drop_multicast
     if ns.accept_multicast and ns.drop_multicast:
         raise UsageError("-E accepts multicast and --drop-multicast drops it: choose one")
@@ -253,6 +273,10 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     if len(ns.device) > 15:
         raise UsageError(f"-d {ns.device!r}: interface names have at most 15 characters")
     out.device = ns.device
+
+
+def _parse_sockets(ns: argparse.Namespace, out: EdgeArgs) -> None:
+    """-p, -t, --management-password, -i: local sockets and the registration interval."""
     if ns.local:
         bind, sep, port = ns.local.rpartition(":")
         out.local_port = _port(port, "-p")
@@ -265,6 +289,10 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
         out.mgmt_password = ns.management_password
     if ns.register_interval is not None:
         out.register_interval = float(_int(ns.register_interval, "-i", 1, 3600, "the interval"))
+
+
+def _parse_user(ns: argparse.Namespace, env: dict[str, str], out: EdgeArgs) -> None:
+    """-I, -J, -P: description, user/password auth and the federation key."""
     out.desc = ns.desc
     out.password = ns.password if ns.password is not None else env.get("N2N_PASSWORD")
     if out.password:
@@ -275,6 +303,10 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
         out.username = out.desc
         out.header_encryption = True
     out.federation_pubkey = ns.federation_pubkey
+
+
+def _parse_paths(ns: argparse.Namespace, out: EdgeArgs) -> None:
+    """-S, --select-*, -T, --pmtu, --no-fastpath: how datagrams travel."""
     if ns.no_p2p is not None:
         if ns.no_p2p == "2":
             raise UsageError("-S2 (TCP to the supernode) is not supported by pyn2n; use -S1 or UDP")
@@ -288,8 +320,6 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
         out.tos = _int(ns.tos, "-T", 0, 255, "the TOS")
     out.pmtu_discovery = ns.pmtu
     out.fastpath = not ns.no_fastpath
-    out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
-    return out
 
 
 def _ipv4(text: str, flag: str) -> ipaddress.IPv4Address:

@@ -51,16 +51,13 @@ class Runtime:
     tap: TapDevice | None = None
     # called for node events before they are logged/posted; True: handled, do not log it
     on_event: Callable[[Event], bool] | None = None
-    views: Any = None  # what management reads (mgmt_* methods); None: the node itself
+    # what management reads (`mgmt_<method>`, `status_text`); default: the node itself
+    views: Any = None
     _loop: EventLoop = field(init=False)
 
     def __post_init__(self) -> None:
-        self.mgmt = Management(
-            self.node if self.views is None else self.views,
-            role=self.role,
-            password=self.password,
-            control=self.control,
-        )
+        views = self.node if self.views is None else self.views
+        self.mgmt = Management(views, role=self.role, password=self.password, control=self.control)
         self._loop = EventLoop(self.node, self.udp, self.tap, on_event=self._event)
         self.control.on_stop = self._loop.stop
         self._loop.add_reader(self.mgmt_sock, self._serve_management)

@@ -194,36 +194,37 @@ class EdgeConfig:
                 f"compression id {self.compression} unknown: use -z1 (LZO) or -z2 (zstd)"
             )
         if self.password is not None:
-            if self.password == "":
-                raise ConfigError("empty password (-J): give one or drop -J")
-            if self.transform not in (N2N_TRANSFORM_ID_CHACHA20, N2N_TRANSFORM_ID_SPECK):
-                raise ConfigError(
-                    "user/password authentication (-J) needs ChaCha20 (-A4) or Speck (-A5)"
-                )
-            if self.username and self.desc and self.username != self.desc:
-                raise ConfigError(
-                    f"username {self.username!r} and description {self.desc!r} differ: "
-                    "in user/password mode -I is the username"
-                )
-            name = self.username or self.desc
-            if not name:
-                raise ConfigError(
-                    "user/password authentication (-J) needs a username: add -I <user>"
-                )
-            self.username = self.desc = name
-            self.header_encryption = True  # n2n forces -H with -J
+            self._check_user_password()
         elif self.username:
             raise ConfigError("a username without a password: add -J <password> or drop it")
         if self.federation_pubkey is not None:
-            if self.password is None:
-                raise ConfigError("-P (federation public key) only matters with -J: drop it")
-            if (
-                len(self.federation_pubkey) != _KEY_CHARS
-                or not set(self.federation_pubkey) <= _KEY_ALPHABET
-            ):
-                raise ConfigError(
-                    "federation public key (-P) must be the 43 characters `pyn2n keygen -F` prints"
-                )
+            self._check_federation_key(self.federation_pubkey)
+
+    def _check_user_password(self) -> None:
+        if self.password == "":
+            raise ConfigError("empty password (-J): give one or drop -J")
+        if self.transform not in (N2N_TRANSFORM_ID_CHACHA20, N2N_TRANSFORM_ID_SPECK):
+            raise ConfigError(
+                "user/password authentication (-J) needs ChaCha20 (-A4) or Speck (-A5)"
+            )
+        if self.username and self.desc and self.username != self.desc:
+            raise ConfigError(
+                f"username {self.username!r} and description {self.desc!r} differ: "
+                "in user/password mode -I is the username"
+            )
+        name = self.username or self.desc
+        if not name:
+            raise ConfigError("user/password authentication (-J) needs a username: add -I <user>")
+        self.username = self.desc = name
+        self.header_encryption = True  # n2n forces -H with -J
+
+    def _check_federation_key(self, key: str) -> None:
+        if self.password is None:
+            raise ConfigError("-P (federation public key) only matters with -J: drop it")
+        if len(key) != _KEY_CHARS or not set(key) <= _KEY_ALPHABET:
+            raise ConfigError(
+                "federation public key (-P) must be the 43 characters `pyn2n keygen -F` prints"
+            )
 
     def _check_misc(self) -> None:
         if not MIN_MTU <= self.mtu <= MAX_MTU:

@@ -129,9 +129,9 @@ class SupernodeList:
         Found by address with a MAC given, the entry learns that MAC.
         """
         if mac != NULL_MAC:
-            for sn in self.entries:
-                if sn.mac == mac:
-                    return sn
+            for entry in self.entries:
+                if entry.mac == mac:
+                    return entry
         sn = self.find_by_addr(addr)
         if sn is not None and mac != NULL_MAC:
             sn.mac = mac

@@ -1,0 +1,318 @@
+"""The edge's data path (spec §5, §7.4, §7.5; n2n `edge_send_packet2net`, `handle_PACKET`):
+frames from the TAP (plain, or behind a virtio_net_hdr for the fast path) to PACKETs, and
+PACKETs from the network to frames; compression, the transform, the layer-2 rules of
+`core/l2rules.py` and the n2n packet counters. Hot path: no dataclass, log line or event per
+frame, only plain counters."""
+
+from __future__ import annotations
+
+from pyn2n.constants import (
+    MAC_LEARNING_EXPIRE,
+    N2N_COMPRESSION_ID_NONE,
+    N2N_FLAGS_FROM_SUPERNODE,
+    N2N_REGULAR_REG_COOKIE,
+    SWEEP_TIME,
+)
+from pyn2n.core.api import Addr
+from pyn2n.core.edge.discovery import Discovery
+from pyn2n.core.edge.registration import Registration
+from pyn2n.core.edge.state import EdgeState, peer_addr
+from pyn2n.core.events import PeerAction
+from pyn2n.wire.vnet import frame_segments, to_plain_frames
+from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
+from pyn2n.core.peers import NO_SOCK
+from pyn2n.core.selection import NULL_MAC, Supernode
+from pyn2n.transforms import Compression, TransformError, make_compression, make_transform
+from pyn2n.wire.messages import MSG_TYPE_PACKET
+from pyn2n.wire.packet import decode_packet_header, encode_packet
+
+
+class DataPath:
+    """TAP frames out as PACKETs, PACKETs in as TAP frames (see the module docstring)."""
+
+    def __init__(self, st: EdgeState, reg: Registration, disc: Discovery, now: float) -> None:
+        config = st.config
+        self.st = st
+        self.reg = reg
+        self.disc = disc
+        # fixed for the edge's life: copied here so the per-frame code reads them in one step
+        self.mac = st.mac
+        self.peers = st.peers
+        self.sns = st.sns
+        self.drops = st.drops
+        self.secure = st.secure
+        self.community20 = st.community20
+        self.p2p_fresh = st.p2p_fresh
+        self.tid = config.transform_id
+        self.transform = make_transform(self.tid, config.key, st.rng)
+        self.compression = (
+            make_compression(config.compression)
+            if config.compression != N2N_COMPRESSION_ID_NONE
+            else None
+        )
+        self.decompressors: dict[int, Compression] = {}
+        self.drop_multicast = config.drop_multicast
+        self.routing = config.allow_routing
+        self.hosts = HostTable()  # -r: bridged hosts behind other edges
+        self.next_purge_hosts = now + SWEEP_TIME
+        # counters (n2n packetstats)
+        self.transop_tx = 0
+        self.transop_rx = 0
+        self.tx_p2p = 0
+        self.rx_p2p = 0
+        self.tx_sup = 0
+        self.rx_sup = 0
+        self.tx_sup_broadcast = 0
+        self.rx_sup_broadcast = 0
+        self.last_p2p: float | None = None
+        self.frames: list[bytes] = []  # to the TAP (drained by `Edge.frames_to_write`)
+
+    def purge_hosts(self, now: float) -> None:
+        if self.routing and now >= self.next_purge_hosts:
+            self.hosts.purge(now - MAC_LEARNING_EXPIRE)
+            self.next_purge_hosts = now + SWEEP_TIME
+
+    # ================================================================ TAP -> network
+
+    def receive_frame(self, frame: bytes, now: float) -> None:
+        """An Ethernet frame read from the TAP device (n2n `edge_read_from_tap`)."""
+        if len(frame) < 14:
+            self.drops["tap_short"] += 1
+            return
+        group = frame[0] & 1
+        if group and self.drop_multicast and is_multicast(frame):
+            self.drops["tap_multicast"] += 1
+            return
+        if self.st.last_sup is None:
+            self.drops["tap_not_registered"] += 1
+            return
+        self.send_frame(frame, group, now)
+
+    def receive_vnet_frames(self, frames: list[bytes], now: float) -> None:
+        """A batch read from a TAP opened with IFF_VNET_HDR (10-byte virtio_net_hdr + frame).
+
+        Hot path: finished plain frames to peers without a fast session go straight to the
+        standard path; super-frames, frames still needing a checksum and frames for fast peers
+        take `receive_vnet_frame`."""
+        receive_vnet_frame = self.receive_vnet_frame
+        receive_frame = self.receive_frame
+        fast = self.st.fast
+        if fast is not None and fast.tx and fast.hosts is None:
+            tx = fast.tx
+            std = 0
+            send_frame = self.send_frame
+            registered = self.st.last_sup is not None
+            for data in frames:
+                if data[1] or data[0] & 1 or data[10:16] in tx:
+                    receive_vnet_frame(data, now)
+                elif data[10] & 1 or not registered or len(data) < 24:
+                    receive_frame(data[10:], now)  # group, short, or not yet registered
+                else:
+                    std += 1
+                    send_frame(data[10:], 0, now)  # (receive_frame's checks, done above)
+            if std:
+                fast.count_standard(std, now)  # (many such frames turn the TAP offloads off)
+        elif fast is not None and fast.tx:  # -r: bridged hosts, MACs are mapped per frame
+            for data in frames:
+                receive_vnet_frame(data, now)
+        else:
+            for data in frames:
+                if data[0] & 1 or data[1]:  # NEEDS_CSUM or GSO: cut into plain frames
+                    receive_vnet_frame(data, now)
+                else:
+                    receive_frame(data[10:], now)
+
+    def receive_vnet_frame(self, data: bytes, now: float) -> None:
+        """A frame read from a TAP opened with IFF_VNET_HDR: virtio_net_hdr + Ethernet frame,
+        maybe a GSO super-frame or one whose checksum is still to be filled in."""
+        fast = self.st.fast
+        if fast is not None and not data[10] & 1:
+            if fast.tx and len(data) >= 24 and fast.send(data, now):
+                return
+            # many such frames turn the TAP offloads off: a super-frame counts as its segments,
+            # so a bulk flow to a standard-path peer stops being cut in Python within a few
+            fast.count_standard(frame_segments(data) if data[1] else 1, now)
+        if data[0] & 1 or data[1]:
+            # NEEDS_CSUM or GSO: the standard path carries finished frames only
+            try:
+                frames = to_plain_frames(data)
+            except ValueError:
+                self.drops["tap_offload"] += 1
+                return
+            for frame in frames:
+                self.receive_frame(frame, now)
+        else:
+            self.receive_frame(data[10:], now)
+
+    def send_frame(self, frame: bytes, group: int, now: float) -> None:
+        """n2n `edge_send_packet2net` + `send_packet`."""
+        dst = frame[:6]
+        if not self.routing:
+            if foreign_source(frame, 0, self.st.ip4):
+                self.drops["tap_routed"] += 1
+                return
+        elif not group:
+            dst = self.hosts.edge_for(dst)
+        comp = N2N_COMPRESSION_ID_NONE
+        data = frame
+        compression = self.compression
+        if compression is not None:
+            packed = compression.compress(frame)
+            if packed is not None:
+                comp = compression.id
+                data = packed
+        pkt = encode_packet(
+            self.community20, self.mac, dst, comp, self.tid, self.transform.encode(data)
+        )
+        if self.secure is not None:
+            pkt = self.secure.seal(pkt)
+        self.transop_tx += 1
+        if group:
+            self._send_group(pkt, now)
+            return
+        out = self.st.out
+        peer = self.peers.known.get(dst)
+        if peer is not None:
+            last = peer.last_p2p
+            if (last is not None and now - last < self.p2p_fresh) or self.reg.sn_unreachable(now):
+                # fresh path; or no supernode to relay through, so the last direct path is the
+                # only one left (n2n would drop the peer here and lose it for good)
+                self.tx_p2p += 1
+                out.append((pkt, peer.sock))
+                return
+            # too long without direct traffic: the path may be gone (n2n find_peer_destination)
+            self.peers.remove_known(dst)
+            self.st.peer_event(PeerAction.DEL_P2P, peer)
+            stale_sock = peer.sock
+        else:
+            stale_sock = NO_SOCK
+        self.tx_sup += 1
+        out.append((pkt, self.sns.current.addr))
+        self.disc.query_peer(dst, now, stale_sock)
+
+    def _send_group(self, pkt: bytes, now: float) -> None:
+        """Broadcast and multicast: one PACKET to the supernode, or to every known peer."""
+        out = self.st.out
+        self.tx_sup += 1
+        self.tx_sup_broadcast += 1
+        if self.reg.sn_unreachable(now):
+            # no supernode answers: straight to every known peer (n2n send_packet)
+            for peer in self.peers.known.values():
+                out.append((pkt, peer.sock))
+            return
+        out.append((pkt, self.sns.current.addr))
+
+    # ================================================================ network -> TAP
+
+    def rx_packet(self, data: bytes, addr: Addr, now: float, stamp: int | None) -> None:
+        """A PACKET (n2n `handle_PACKET`); the lean branch of `Edge.receive_datagram`."""
+        src, dst, sock, comp, tid, off = decode_packet_header(data)
+        drops = self.drops
+        if data[4:24] != self.community20:
+            drops["unknown_community"] += 1
+            return
+        from_sn = data[3] & N2N_FLAGS_FROM_SUPERNODE
+        sn = None
+        if from_sn:
+            sn = self.sns.current
+            if sn.addr != addr and (sn := self._other_sn(addr)) is None:
+                return
+        if stamp is not None and not self._stamp_ok(sn if from_sn else src, stamp):
+            return
+        if self.st.last_sup is None:
+            drops["not_registered"] += 1
+            return
+        if src[0] & 1 or src == self.mac or src == NULL_MAC:
+            drops["bad_mac"] += 1
+            return
+        if from_sn:
+            self._seen_relayed(src, peer_addr(sock) or addr, dst, now)
+        else:
+            # n2n check_peer_registration_needed: direct traffic, so not "pending" any more
+            peers = self.peers
+            peers.pending.pop(src, None)
+            peer = peers.known.get(src)
+            if peer is None:
+                self.disc.unknown_sender(False, src, None, None, addr, now)
+            else:
+                peer.last_p2p = now
+                if peer.sock == addr:
+                    peer.last_seen = now
+                elif now - peer.last_seen >= 1.0 or peer.last_cookie < N2N_REGULAR_REG_COOKIE:
+                    self.disc.known_sock_changed(peer, addr, None, None, now)
+            self.rx_p2p += 1
+            self.last_p2p = now
+        self._open(data, off, comp, tid, src, now)
+
+    def _other_sn(self, addr: Addr) -> Supernode | None:
+        """The supernode at `addr` when not the current one (None: counted as unknown)."""
+        sn = self.sns.find_by_addr(addr)
+        if sn is None:
+            self.drops["unknown_supernode"] += 1
+        return sn
+
+    def _stamp_ok(self, sender: object, stamp: int) -> bool:
+        """-H: the PACKET's stamp is fresh for its sender (supernode or edge)."""
+        if self.secure is not None and self.secure.check_stamp(sender, stamp, MSG_TYPE_PACKET):
+            return True
+        self.drops["replay"] += 1
+        return False
+
+    def _seen_relayed(self, src: bytes, orig: Addr, dst: bytes, now: float) -> None:
+        """n2n check_peer_registration_needed + counters, for a PACKET the supernode relayed."""
+        peer = self.peers.known.get(src)
+        if peer is None:
+            self.disc.unknown_sender(True, src, None, None, orig, now)
+        elif peer.sock == orig:
+            peer.last_seen = now
+        if dst[0] & 1:
+            self.rx_sup_broadcast += 1
+        self.rx_sup += 1
+        self.st.last_sup = now
+
+    def _open(self, data: bytes, off: int, comp: int, tid: int, src: bytes, now: float) -> None:
+        """The payload: transform, decompression, then the layer-2 rules, out to the TAP."""
+        drops = self.drops
+        if tid != self.tid:
+            drops["transform_id"] += 1
+            return
+        try:
+            frame = self.transform.decode(data[off:])
+        except TransformError:
+            drops["transform"] += 1
+            return
+        self.transop_rx += 1
+        if comp != N2N_COMPRESSION_ID_NONE:
+            frame = self._decompress(comp, frame)  # type: ignore[assignment]
+            if frame is None:
+                return
+        if len(frame) < 14:
+            drops["short_frame"] += 1
+            return
+        if frame[0] & 1 and is_multicast(frame):
+            if self.drop_multicast:
+                drops["multicast"] += 1
+                return
+        elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
+            # only IPv4 unicast addressed to us passes, and broadcast (n2n without -r)
+            drops["routed"] += 1
+            return
+        if self.routing and not self.hosts.learn(frame, 0, src, now):
+            drops["hosts_full"] += 1
+        self.frames.append(frame)
+
+    def _decompress(self, comp: int, data: bytes) -> bytes | None:
+        """Everyone decompresses whatever a peer chose (n2n), so one decompressor per id."""
+        method = self.decompressors.get(comp)
+        if method is None:
+            try:
+                method = make_compression(comp)
+            except ValueError:  # unknown id, 0 included
+                self.drops["compression"] += 1
+                return None
+            self.decompressors[comp] = method
+        try:
+            return method.decompress(data)
+        except TransformError:
+            self.drops["decompress"] += 1
+            return None

@@ -1,0 +1,220 @@
+"""The sans-IO edge (spec §5, §6, §7.1–§7.5; n2n `edge.c`, `edge_utils.c`): the `Edge` facade
+that the drivers see (contract: `core/api.py` `FastEdgeNode`). It builds the collaborators —
+`Registration`, `Discovery`, `DataPath`, `Dispatcher` around one `EdgeState` — and owns the
+timer schedule. It never touches a socket, the clock or a random source: `now` comes with every
+input, randomness from the injected `rng`, wall-clock time (header-encryption stamps, management
+time stamps) from the optional `wall_clock`. Where and why pyn2n differs from n2n:
+docs/n2n-differences-edge.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from pyn2n.core.api import Addr, FastEdgeNode, Offload
+from pyn2n.core.edge.datapath import DataPath
+from pyn2n.core.edge.discovery import Discovery
+from pyn2n.core.edge.dispatch import Dispatcher
+from pyn2n.core.edge.registration import Registration
+from pyn2n.core.edge.state import EdgeState, Phase, SnWait
+from pyn2n.core.edge_config import EdgeConfig
+from pyn2n.core.events import Event
+from pyn2n.core.fastpath import FAST_MAGIC, FastPath, aead_for_transform
+from pyn2n.wire.errors import WireError
+from pyn2n.wire.messages import MSG_TYPE_PACKET
+
+
+class Edge:
+    """One edge of one community; see the module docstring."""
+
+    # per-frame inputs go straight to the data path (bound in __init__: no extra call)
+    receive_frame: Callable[[bytes, float], None]
+    receive_vnet_frames: Callable[[list[bytes], float], None]
+    receive_vnet_frame: Callable[[bytes, float], None]
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        rng: Callable[[int], bytes],
+        now: float,
+        wall_clock: Callable[[], float] | None = None,
+    ) -> None:
+        st = self.st = EdgeState(config, rng, wall_clock)
+        self.config = config
+        self.mac = st.mac
+        self.peers = st.peers
+        self.sns = st.sns
+        self.drops = st.drops
+        self.start_time = now
+        self.keep_running = True
+        self.reg = Registration(st, now)
+        self.disc = Discovery(st, now)
+        self.data = DataPath(st, self.reg, self.disc, now)
+        self.dispatch = Dispatcher(st, self.reg, self.disc)
+        self.reg.send_frame = self.data.send_frame
+        self.hosts = self.data.hosts
+        self.receive_frame = self.data.receive_frame
+        self.receive_vnet_frames = self.data.receive_vnet_frames
+        self.receive_vnet_frame = self.data.receive_vnet_frame
+        self._rx_packet = self.data.rx_packet
+        self._rx_control = self.dispatch.receive
+        if config.fastpath:
+            st.fast = FastPath(
+                mac=st.mac,
+                community20=st.community20,
+                passphrase=config.key,
+                aead=aead_for_transform(config.transform_id),
+                peers=st.peers,
+                rng=rng,
+                send_hello=st.send_sealed,
+                send_datagram=st.out_append,
+                drops=st.drops,
+                routing_hosts=self.hosts if config.allow_routing else None,
+            )
+            st.fast.ip4 = st.ip4
+        self._fast = st.fast
+        self._secure = st.secure
+
+    # -- read-only views of the collaborators' state (tests, management, the CLI) ------------
+
+    @property
+    def fastpath(self) -> FastPath | None:
+        return self._fast
+
+    @property
+    def ip(self) -> str | None:
+        return self.st.ip
+
+    @property
+    def prefix(self) -> int:
+        return self.st.prefix
+
+    @property
+    def last_sup(self) -> float | None:
+        """When the last real REGISTER_SUPER_ACK (or relayed PACKET) came (None: not yet)."""
+        return self.st.last_sup
+
+    @property
+    def phase(self) -> Phase:
+        return self.reg.phase
+
+    @property
+    def sn_wait(self) -> SnWait:
+        return self.reg.sn_wait
+
+    # -- contract: inputs ---------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        """A datagram from the edge's UDP socket (n2n `process_udp`)."""
+        fast = self._fast
+        if fast is not None and data and data[0] == FAST_MAGIC and fast.receive(data, addr, now):
+            return
+        try:
+            secure = self._secure
+            if secure is not None:
+                opened = secure.open(data)
+                if opened is None:
+                    self.drops["he_decrypt"] += 1
+                    return
+                data, stamp, static = opened
+                if not secure.key_ok(data[3] & 0x1F, static):
+                    self.drops["wrong_key"] += 1
+                    return
+            else:
+                stamp = None
+            if len(data) > 3 and data[3] & 0x1F == MSG_TYPE_PACKET:
+                self._rx_packet(data, addr, now, stamp)
+            else:
+                self._rx_control(data, addr, now, stamp)
+        except WireError:
+            self.drops["decode"] += 1
+
+    def receive_gro(self, buf: bytes, segment: int, addr: Addr, now: float) -> None:
+        """A UDP_GRO read: datagrams of `segment` bytes from `addr` back to back."""
+        if self._fast is not None:
+            self._fast.receive_gro(buf, segment, addr, now, self.receive_datagram)
+            return
+        for off in range(0, len(buf), segment):
+            self.receive_datagram(buf[off : off + segment], addr, now)
+
+    def send_failed(self, count: int) -> None:
+        """The driver could not send `count` datagrams (shown in management `drops`)."""
+        self.drops["send_failed"] += count
+
+    def shutdown(self, now: float) -> None:
+        """Leaving: tell the current supernode (UNREGISTER_SUPER), as n2n does on exit."""
+        self.reg.send_unregister_super()
+        self.keep_running = False
+
+    # -- contract: timers ---------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        reg = self.reg
+        if reg.phase is not Phase.RUN:
+            return reg.boot_deadline
+        t = min(reg.next_register, reg.next_sweep, self.disc.next_purge_pending)
+        if not reg.sn_wait:
+            t = min(t, self.disc.next_purge_known)
+        if self.data.routing:
+            t = min(t, self.data.next_purge_hosts)
+        if self._fast is not None:
+            fast_t = self._fast.get_timer()
+            if fast_t is not None:
+                t = min(t, fast_t)
+        return t
+
+    def handle_timer(self, now: float) -> None:
+        reg = self.reg
+        if reg.phase is not Phase.RUN:
+            reg.bootstrap_timer(now)
+            return
+        reg.register_timer(now)
+        self.disc.purge(now, sn_answers=not reg.sn_wait)
+        self.data.purge_hosts(now)
+        reg.sweep_timer(now)
+        if self._fast is not None:
+            self._fast.handle_timer(now)
+
+    # -- contract: outputs --------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
+        out, self.st.out = self.st.out, []
+        return out
+
+    def frames_to_write(self) -> list[bytes]:
+        data = self.data
+        out, data.frames = data.frames, []
+        return out
+
+    def events(self) -> list[Event]:
+        out, self.st.events = self.st.events, []
+        return out
+
+    def gso_datagrams_to_send(self) -> list[tuple[bytes, int, Addr]]:
+        """(buffer, segment size, addr): datagrams of `segment size` bytes back to back, for one
+        UDP_SEGMENT send each (the last datagram may be shorter)."""
+        fast = self._fast
+        if fast is None or not fast.gso_out:
+            return []
+        out, fast.gso_out = fast.gso_out, []
+        return cast(list[tuple[bytes, int, Addr]], out)
+
+    def vnet_frames_to_write(self) -> list[bytes]:
+        """Frames from fast-path peers, each behind its virtio_net_hdr (for a IFF_VNET_HDR TAP)."""
+        fast = self._fast
+        if fast is None or not fast.frames:
+            return []
+        out, fast.frames = fast.frames, []
+        return out
+
+    def offload(self) -> Offload:
+        """The offloads the fast path wants now (none without it)."""
+        fast = self._fast
+        if fast is None:
+            return Offload(False, False)
+        return Offload(fast.offload, fast.gro)
+
+
+def _contract(edge: Edge) -> FastEdgeNode:
+    """mypy checks here that `Edge` offers the whole driver contract."""
+    return edge
