@@ -108,7 +108,7 @@ from pyn2n.constants import (
     SN_SELECTION_PING_COUNT,
     SWEEP_TIME,
 )
-from pyn2n.core.api import Addr, MgmtError
+from pyn2n.core.api import Addr, MgmtError, Offload
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import (
     Event,
@@ -175,6 +175,7 @@ from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str, random_mac
 
 __all__ = ["Edge", "MgmtError"]
 
+_NO_OFFLOAD = Offload(tso=False, gro=False)
 _BROADCAST = b"\xff" * 6
 _IPV4_ETHERTYPE = b"\x08\x00"
 _INVALID_PEER_HOSTS = frozenset(("127.0.0.1", "0.0.0.0"))
@@ -417,6 +418,13 @@ class Edge:
     @property
     def fastpath(self) -> FastPath | None:
         return self._fast
+
+    def offload(self) -> Offload:
+        fast = self._fast
+        return _NO_OFFLOAD if fast is None else Offload(fast.offload, fast.gro)
+
+    def send_failed(self, count: int) -> None:
+        self.drops["udp_send_failed"] += count
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []

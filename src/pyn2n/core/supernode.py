@@ -290,6 +290,9 @@ class Supernode:
             self._next_purge = now + PURGE_REGISTRATION_FREQ
             self._purge(now)
 
+    def send_failed(self, count: int) -> None:
+        self.stats.errors += count
+
     def shutdown(self, now: float) -> None:
         """Nothing to unregister: a supernode just stops answering."""
         self._now = now
