@@ -104,13 +104,8 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
             raise UsageError(f"-{flag} (drop privileges) is not supported by pyn2n; remove it")
     out = SupernodeArgs()
     if ns.local:
-        bind, sep, port = ns.local.rpartition(":")
-        out.port = _port(port, "-p")
-        if sep:
-            try:
-                ipaddress.IPv4Address(bind)
-            except ValueError:
-                raise UsageError(f"-p {ns.local!r}: the bind address must be IPv4") from None
+        bind, out.port = _parse_local(ns.local)
+        if bind is not None:
             out.bind = bind
     if ns.mgmt_port is not None:
         out.mgmt_port = _port(ns.mgmt_port, "-t")
@@ -118,25 +113,46 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
         out.mgmt_password = ns.management_password
     fed = ns.federation if ns.federation is not None else env.get("N2N_FEDERATION")
     if fed:
-        fed = fed.lstrip("*")
-        if not fed or len(fed.encode()) > C.N2N_COMMUNITY_SIZE - 3:  # '*' + name + NUL fit n2n's 19
-            raise UsageError(f"-F {fed!r}: a federation name has 1 to 17 characters")
-        out.federation = "*" + fed
+        out.federation = _federation(fed)
     out.anchors = [parse_supernode(s, "-l") for s in ns.anchors]
     out.community_file = ns.community_file
     if ns.autoip:
         out.autoip = parse_autoip(ns.autoip)
     out.spoofing_protection = not ns.no_spoofing_protection
     if ns.mac is not None:
-        if not MAC_RE.match(ns.mac):
-            raise UsageError(f"-m {ns.mac!r}: write a MAC as six hex pairs, e.g. 02:00:00:00:00:01")
-        out.mac = ns.mac.replace("-", ":").lower()
+        out.mac = _mac(ns.mac)
     if ns.version is not None:
         if len(ns.version.encode()) > C.N2N_VERSION_STRING_SIZE - 1:
             raise UsageError("-V: the version text has at most 19 characters")
         out.version = ns.version
     out.verbosity = 2 + ns.verbose
     return out
+
+
+def _parse_local(text: str) -> tuple[str | None, int]:
+    """`-p [ADDR:]PORT`: the bind address (None: all) and the port."""
+    bind, sep, port = text.rpartition(":")
+    number = _port(port, "-p")
+    if not sep:
+        return None, number
+    try:
+        ipaddress.IPv4Address(bind)
+    except ValueError:
+        raise UsageError(f"-p {text!r}: the bind address must be IPv4") from None
+    return bind, number
+
+
+def _federation(text: str) -> str:
+    fed = text.lstrip("*")
+    if not fed or len(fed.encode()) > C.N2N_COMMUNITY_SIZE - 3:  # '*' + name + NUL fit n2n's 19
+        raise UsageError(f"-F {fed!r}: a federation name has 1 to 17 characters")
+    return "*" + fed
+
+
+def _mac(text: str) -> str:
+    if not MAC_RE.match(text):
+        raise UsageError(f"-m {text!r}: write a MAC as six hex pairs, e.g. 02:00:00:00:00:01")
+    return text.replace("-", ":").lower()
 
 
 def parse_autoip(text: str) -> tuple[str, str, int]:

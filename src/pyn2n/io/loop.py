@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from pyn2n.core.api import EdgeNode, Event, FastEdgeNode, Node, Offload
+from pyn2n.core.api import EdgeNode, FastEdgeNode, Node, Offload
+from pyn2n.core.events import Event
 from pyn2n.io.linux import TUN_F_FASTPATH
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import UdpSocket
@@ -52,8 +53,9 @@ def keep_heap() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    ok = mallopt(_M_MMAP_THRESHOLD, 1 << 20) == 1
-    return mallopt(_M_TRIM_THRESHOLD, _HEAP_KEEP) == 1 and ok
+    ok: bool = mallopt(_M_MMAP_THRESHOLD, 1 << 20) == 1
+    trimmed: bool = mallopt(_M_TRIM_THRESHOLD, _HEAP_KEEP) == 1
+    return trimmed and ok
 
 
 class HasFileno(Protocol):

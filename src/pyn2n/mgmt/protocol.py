@@ -125,6 +125,14 @@ class Management:
         self._password_hash = pearson_hash_64(self.password.encode())
         table = EDGE_METHODS if self.role == "edge" else SUPERNODE_METHODS
         self._methods = {name: (writable, help_) for name, writable, help_ in table}
+        self._builtins: dict[str, Callable[[bool, str | None], list[dict[str, Any]]]] = {
+            "stop": self._m_stop,
+            "verbose": self._m_verbose,
+            "help": self._m_help,
+            "help.events": self._m_help_events,
+            "post.test": self._m_post_test,
+            "reload_communities": self._m_reload_communities,
+        }
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -218,40 +226,10 @@ class Management:
         return replies
 
     def _call(self, method: str, write: bool, argv: str | None, now: float) -> list[dict[str, Any]]:
-        if method == "stop":
-            if write:
-                self._stop()
-            return [{"keep_running": int(self.control.keep_running)}]
-        if method == "verbose":
-            if write and argv:
-                # n2n's strtoul would read garbage as 0; we keep the level instead
-                with contextlib.suppress(ValueError):
-                    self._set_verbose(int(argv.split()[0], 0))
-            return [{"traceLevel": self.control.trace_level}]
-        if method == "help":
-            return [{"cmd": name, "help": help_} for name, (_, help_) in self._methods.items()]
-        if method == "help.events":
-            rows = []
-            for topic, help_ in TOPICS.items():
-                sub = self.subscribers.get(topic)
-                sockaddr = f"{sub.addr[0]}:{sub.addr[1]}" if sub else "?:?"
-                rows.append(
-                    {
-                        "topic": topic,
-                        "tag": sub.tag if sub else "",
-                        "sockaddr": sockaddr,
-                        "help": help_,
-                    }
-                )
-            return rows
-        if method == "post.test":
-            return [{"sending": "test"}]
-        if method == "reload_communities":
-            if self.role != "supernode" or self.control.on_reload is None:
-                raise MgmtError("unimplemented")
-            if write:
-                self.control.on_reload()
-            return []
+        """A method the engine answers itself, else the views' `mgmt_<method>`."""
+        builtin = self._builtins.get(method)
+        if builtin is not None:
+            return builtin(write, argv)
         fn = getattr(self.views, "mgmt_" + method.replace(".", "_"), None)
         if fn is None:
             raise MgmtError("unimplemented")
@@ -259,6 +237,43 @@ class Management:
         if method == "drops" and self.io_drops is not None:
             out += [{"reason": r, "count": n} for r, n in sorted(self.io_drops().items()) if n]
         return out
+
+    # -- the methods the engine answers itself: (write?, argv) -> rows --------------------------
+
+    def _m_stop(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        if write:
+            self._stop()
+        return [{"keep_running": int(self.control.keep_running)}]
+
+    def _m_verbose(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        if write and argv:
+            # n2n's strtoul would read garbage as 0; we keep the level instead
+            with contextlib.suppress(ValueError):
+                self._set_verbose(int(argv.split()[0], 0))
+        return [{"traceLevel": self.control.trace_level}]
+
+    def _m_help(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        return [{"cmd": name, "help": help_} for name, (_, help_) in self._methods.items()]
+
+    def _m_help_events(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for topic, help_ in TOPICS.items():
+            sub = self.subscribers.get(topic)
+            sockaddr = f"{sub.addr[0]}:{sub.addr[1]}" if sub else "?:?"
+            rows.append(
+                {"topic": topic, "tag": sub.tag if sub else "", "sockaddr": sockaddr, "help": help_}
+            )
+        return rows
+
+    def _m_post_test(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        return [{"sending": "test"}]  # the event itself follows the reply (`_json`)
+
+    def _m_reload_communities(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        if self.role != "supernode" or self.control.on_reload is None:
+            raise MgmtError("unimplemented")
+        if write:
+            self.control.on_reload()
+        return []
 
     def _subscribe(self, tag: str, topic: str, addr: Addr) -> list[tuple[bytes, Addr]]:
         if topic not in TOPICS:
