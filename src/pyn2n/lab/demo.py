@@ -1,4 +1,4 @@
-"""`pyn2n lab demo`: the seed's claims, shown live on a virtual cloud without multicast.
+"""`pyn2n lab demo`: n2n's promises, shown live on a virtual cloud without multicast.
 
 Builds a lab (3 edges, a spare edge host, a standby supernode host), starts a federated pair of
 supernodes and the 3 edges, and checks, one step after the other:
