@@ -175,7 +175,11 @@ from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str, random_mac
 
 __all__ = ["Edge", "MgmtError"]
 
-_NO_OFFLOAD = Offload(tso=False, gro=False)
+# every Offload value, made once: offload() is asked after each flush
+_OFFLOADS = (
+    (Offload(False, False), Offload(False, True)),
+    (Offload(True, False), Offload(True, True)),
+)
 _BROADCAST = b"\xff" * 6
 _IPV4_ETHERTYPE = b"\x08\x00"
 _INVALID_PEER_HOSTS = frozenset(("127.0.0.1", "0.0.0.0"))
@@ -421,7 +425,7 @@ class Edge:
 
     def offload(self) -> Offload:
         fast = self._fast
-        return _NO_OFFLOAD if fast is None else Offload(fast.offload, fast.gro)
+        return _OFFLOADS[0][0] if fast is None else _OFFLOADS[fast.offload][fast.gro]
 
     def send_failed(self, count: int) -> None:
         self.drops["udp_send_failed"] += count
