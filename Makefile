@@ -36,16 +36,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: setup
-	$(PY) -m ruff check src tests
+test: lint
 	$(PY) -m pytest -q tests
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
 
+# ruff's rules include C901 (complexity limit in pyproject.toml); mypy reads [tool.mypy]
 lint: setup
 	$(PY) -m ruff check src tests
 	$(PY) -m ruff format --check src tests
+	$(PY) -m mypy src
 
 demo: setup
 	$(VENV)/bin/pyn2n lab demo

@@ -1,4 +1,4 @@
-"""An in-memory simulated network for pyn2n's sans-IO nodes (issue 3 item 5).
+"""An in-memory simulated network for pyn2n's sans-IO nodes.
 
 A fake clock drives everything. Nodes that follow `pyn2n.core.api` (edges and supernodes, or toy
 nodes in tests) are attached to a host's address:port; the simulator delivers their datagrams

@@ -231,8 +231,8 @@ sel.select(2.0)
 out["long_len"] = len(b.recv_batch(bufsize=2048)[0][0])
 # No route anywhere in this namespace: refused locally, counted, never raised.
 out["unroutable"] = a.sendto(b"x", ("198.18.255.1", 7654))
-a.send_batch([(b"x", ("198.18.255.1", 7654))] * 3)
-out["send_drops"] = a.send_drops
+refused = a.send_batch([(b"x", ("198.18.255.1", 7654))] * 3)
+out["send_drops"] = int(not out["unroutable"]) + refused
 
 m = ManagementSocket(0)
 out["mgmt_empty"] = m.recvfrom()
@@ -273,7 +273,7 @@ LOOP_CHILD = """
 import json, sys, time
 from pyn2n.core.events import TestEvent
 from pyn2n.io import netconf
-from pyn2n.io.loop import EventLoop
+from pyn2n.io.loop import EdgeLoop
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import ManagementSocket, UdpSocket
 
@@ -284,7 +284,7 @@ class EchoNode:
     def __init__(self, peer):
         self.peer = peer
         self.out_dgrams, self.out_frames, self.out_events = [], [], []
-        self.stats = {"frames_in": 0, "dgrams_in": 0, "ticks": 0, "byes": 0}
+        self.stats = {"frames_in": 0, "dgrams_in": 0, "ticks": 0, "byes": 0, "send_drops": 0}
         self.next_tick = time.monotonic() + 0.1
 
     def receive_frame(self, frame, now):
@@ -300,6 +300,9 @@ class EchoNode:
 
     def get_timer(self):
         return self.next_tick
+
+    def send_failed(self, count):
+        self.stats["send_drops"] += count
 
     def handle_timer(self, now):
         self.stats["ticks"] += 1
@@ -328,7 +331,7 @@ netconf.configure_tap("edge0", None, overlay_ip, mtu=1400)
 udp = UdpSocket("0.0.0.0", port)
 mgmt = ManagementSocket(mgmt_port)
 events = []
-loop = EventLoop(node, udp, tap, on_event=events.append)
+loop = EdgeLoop(node, udp, tap, on_event=events.append)
 
 
 def on_mgmt():
@@ -347,7 +350,6 @@ loop.close()
 tap.close()
 node.stats["events"] = len(events)
 node.stats["event_kinds"] = sorted({e.kind for e in events})
-node.stats["send_drops"] = udp.send_drops
 print(json.dumps(node.stats), flush=True)
 """
 
@@ -469,11 +471,17 @@ class Reflector:
     def __init__(self):
         self.out, self.timer_calls = [], []
         self.deadline = None
+        self.failed = 0
 
     def receive_datagram(self, data, addr, now):
         self.out.append((b"re:" + data, addr))
         if data == b"arm":
             self.deadline = now + 0.2
+        elif data == b"lost":  # no route in this namespace: the kernel refuses it
+            self.out.append((data, ("198.18.255.1", 7654)))
+
+    def send_failed(self, count):
+        self.failed += count
 
     def handle_timer(self, now):
         self.timer_calls.append(now)
@@ -514,12 +522,14 @@ got = []
 client.sendto(b"arm", server.local_addr)
 armed_at = time.monotonic()
 client.send_batch([(b"%d" % i, server.local_addr) for i in range(200)])
-while len(got) < 202 and sel.select(3.0):
+client.sendto(b"lost", server.local_addr)
+while len(got) < 203 and sel.select(3.0):
     got.extend(d for d, _ in client.recv_batch())
 out["timer_after"] = node.timer_calls[0] - armed_at if node.timer_calls else None
 loop.stop()
 worker.join(5)
 out["stopped"] = not worker.is_alive()
+out["failed"] = node.failed
 loop.close()
 out["got"] = [d.decode() for d in got]
 print(json.dumps(out))
@@ -533,9 +543,11 @@ def test_loop_without_tap_serves_datagrams_timers_and_stops() -> None:
     assert got["stopped"] is True
     replies = got["got"]
     assert replies[0] == "re:arm"
-    assert [r for r in replies if r.startswith("re:") and r != "re:arm"] == [
+    assert [r for r in replies if r.startswith("re:") and r not in ("re:arm", "re:lost")] == [
         f"re:{i}" for i in range(200)
     ]
     assert replies.count("timer") == 1
+    assert "re:lost" in replies
+    assert got["failed"] == 1  # the refused send reached the node
     # The deadline was 0.2 s after the datagram that armed it arrived.
     assert 0.15 <= got["timer_after"] < 2.0

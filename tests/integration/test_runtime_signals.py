@@ -1,4 +1,4 @@
-"""What the runtime promises on signals and bad flags (issue 4): SIGTERM unregisters the edge,
+"""What the runtime promises on signals and bad flags: SIGTERM unregisters the edge,
 removes its TAP and exits 0; SIGHUP makes the supernode log its registrations; a bad flag
 exits 2 with a line naming it."""
 

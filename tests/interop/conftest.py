@@ -2,7 +2,7 @@
 
 Every test here is skipped, with the reason, unless `N2N_BIN_DIR` names a directory holding n2n's
 `edge` and `supernode`, and unless labs can run (root, namespaces, iptables). Tests that start a
-pyn2n edge or supernode also skip until `pyn2n edge -h` / `pyn2n supernode -h` exits 0.
+pyn2n edge or supernode fail, with its output, when `pyn2n edge -h` / `pyn2n supernode -h` does.
 
 - `n2n_bins`: the `Binaries` found in N2N_BIN_DIR.
 - `lab`: a fresh `pyn2n.lab.Lab` with a supernode host and two edges, torn down after the test.

@@ -121,15 +121,17 @@ def pyn2n_argv(command: str) -> list[str]:
 
 
 @functools.cache
-def pyn2n_available(command: str) -> bool:
-    """True once `pyn2n <command> -h` exits 0, i.e. that runtime exists."""
+def pyn2n_help_failure(command: str) -> str | None:
+    """Why `pyn2n <command> -h` does not exit 0 (None when it does): a broken CLI fails the suite."""
     try:
         proc = subprocess.run(
-            [*pyn2n_argv(command), "-h"], capture_output=True, timeout=60, check=False
+            [*pyn2n_argv(command), "-h"], capture_output=True, text=True, timeout=60, check=False
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`pyn2n {command} -h`: {exc}"
+    if proc.returncode != 0:
+        return f"`pyn2n {command} -h` exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"
+    return None
 
 
 def supernode_argv(impl: Impl, bins: Binaries, variant: Variant, community_file: Path) -> list[str]:

@@ -28,7 +28,7 @@ from tests.interop.harness import (
     direct,
     wait_direct,
 )
-from tests.interop.test_ping import skip_unless_runtime
+from tests.interop.test_ping import require_runtime
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 
@@ -66,7 +66,7 @@ def wait_fastpath(net: Overlay, host: str, peer: str) -> dict[str, str]:
 def test_c_edge_with_two_pyn2n_edges(
     lab3: Lab, n2n_bins: Binaries, tmp_path: Path, variant: Variant
 ) -> None:
-    skip_unless_runtime(C_AND_TWO_PYN2N)
+    require_runtime(C_AND_TWO_PYN2N)
     watch = WireWatch(lab3)
     with Overlay(lab3, C_AND_TWO_PYN2N, variant, n2n_bins, tmp_path) as net:
         pairs = list(itertools.permutations(("e1", "e2", "e3"), 2))

@@ -30,7 +30,7 @@ from tests.interop.harness import (
     Variant,
     WireWatch,
     direct,
-    pyn2n_available,
+    pyn2n_help_failure,
     wait_direct,
 )
 
@@ -41,12 +41,12 @@ MIXED_EDGES = Topology("c", ("c", "py"))
 PY_SUPERNODE = Topology("py", ("c", "c"))
 
 
-def skip_unless_runtime(topology: Topology) -> None:
-    """Skip until the pyn2n commands this topology needs exist."""
+def require_runtime(topology: Topology) -> None:
+    """Fail (never skip) when a pyn2n command this topology needs is broken."""
     needed = ["edge"] * ("py" in topology.edges) + ["supernode"] * (topology.supernode == "py")
-    missing = [cmd for cmd in needed if not pyn2n_available(cmd)]
-    if missing:
-        pytest.skip(f"pyn2n {' and '.join(missing)} not available yet (`pyn2n <cmd> -h` fails)")
+    failures = [f for cmd in needed if (f := pyn2n_help_failure(cmd)) is not None]
+    if failures:
+        pytest.fail("\n".join(failures))
 
 
 def check_wire(counts: dict[str, int], variant: Variant) -> None:
@@ -68,7 +68,7 @@ def check_wire(counts: dict[str, int], variant: Variant) -> None:
 def run_ping_scenario(
     lab: Lab, topology: Topology, variant: Variant, bins: Binaries, workdir: Path
 ) -> None:
-    skip_unless_runtime(topology)
+    require_runtime(topology)
     watch = WireWatch(lab)
     with Overlay(lab, topology, variant, bins, workdir) as net:
         net.wait_until_reachable("e1", "e2")
@@ -105,7 +105,7 @@ def test_wrong_key_is_refused(
     lab: Lab, n2n_bins: Binaries, tmp_path: Path, topology: Topology
 ) -> None:
     """A wrong key must not slip through: both edges register, yet no echo comes back."""
-    skip_unless_runtime(topology)
+    require_runtime(topology)
     aes = VARIANTS_BY_NAME["aes"]
     other = Variant("aes-other-key", ("-A3", "-k", KEY + "-other"), encrypted_payload=True)
     with Overlay(lab, topology, aes, n2n_bins, tmp_path, edge_variants={"e2": other}) as net:

@@ -25,6 +25,9 @@ class Node:
     def mgmt_edges(self, now: float) -> list[dict[str, Any]]:
         return [{"mode": "p2p", "macaddr": "02:00:00:00:00:01"}, {"mode": "pSp", "macaddr": ""}]
 
+    def mgmt_drops(self, now: float) -> list[dict[str, Any]]:
+        return [{"reason": "he_no_key", "count": 2}]
+
     def status_text(self, now: float) -> str:
         return f"COMMUNITY 'test' at {now}\n"
 
@@ -86,7 +89,7 @@ def test_errors() -> None:
     assert rows(m.handle(b"r 9 nosuch", ASKER, 0))[0]["error"] == "unknowncmd"
     assert rows(m.handle(b"w 9:1:n2n edges", ASKER, 0))[0]["error"] == "readonly"
     assert rows(m.handle(b"r 9 reload_communities", ASKER, 0))[0]["error"] == "unimplemented"
-    m.node.header_encrypted = True
+    m.views.header_encrypted = True
     assert rows(m.handle(b"r 9 communities", ASKER, 0))[0]["error"] == "noaccess"
 
 
@@ -103,9 +106,7 @@ def test_subscription_replacement_and_events() -> None:
     second = m.handle(b"s 2:1:n2n peer", OTHER, 0)
     kinds = {(json.loads(d)["_type"], a) for d, a in second}
     assert kinds == {("unsubscribed", ASKER), ("replacing", OTHER), ("subscribe", OTHER)}
-    out = m.post(
-        PeerEvent(PeerAction.ADD_P2P, "02:00:00:00:00:02", "198.18.1.2:1")
-    )
+    out = m.post(PeerEvent(PeerAction.ADD_P2P, "02:00:00:00:00:02", "198.18.1.2:1"))
     assert len(out) == 1 and out[0][1] == OTHER
     assert json.loads(out[0][0]) == {
         "_tag": "2",
@@ -148,3 +149,10 @@ def test_supernode_reload_needs_write_and_password() -> None:
     assert b"refused" in m.handle(b"reload_communities", ASKER, 0)[0][0]
     assert m.handle(b"reload_communities n2n", ASKER, 0)[0][0] == b"OK.\n"
     assert reloaded == [1, 1]
+
+
+def test_drops_add_the_drivers_counts_that_are_not_zero() -> None:
+    io = {"udp_recv_error": 3, "tap_write_failed": 0}
+    m = Management(Node(), role="edge", io_drops=lambda: io)
+    got = [(r["reason"], r["count"]) for r in rows(m.handle(b"r 4 drops", ASKER, 0))[1:-1]]
+    assert got == [("he_no_key", 2), ("udp_recv_error", 3)]

@@ -1,4 +1,4 @@
-"""pyn2n.bench: the seed article's experiments and the peers to compare pyn2n with.
+"""pyn2n.bench: the benchmark experiments (docs/benchmarks.md) and the peers to compare pyn2n with.
 
 - `run`: `pyn2n bench [run]`, one lab, every path, every experiment, repeats; writes --out.
 - `paths`: how each compared path is set up on the lab (eth, pyn2n, OpenVPN, tinc, VXLAN, n2n).

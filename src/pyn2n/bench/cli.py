@@ -1,5 +1,5 @@
 """`pyn2n bench [<experiment>]`: dispatches to one module per experiment, each with `main(argv)`;
-without an experiment name (or with options only) it runs the seed's experiments (`run`)."""
+without an experiment name (or with options only) it runs every experiment over every path (`run`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "run": (
         "pyn2n.bench.run",
-        "the seed's experiments over every path of one lab (the default)",
+        "transfer, ZeroMQ, latency, multicast and iperf3 over every path of one lab (the default)",
     ),
     "transforms": (
         "pyn2n.bench.transforms",

@@ -1,4 +1,4 @@
-"""The seed's experiments, run between lab hosts over one `NetPath`.
+"""The benchmark experiments (docs/benchmarks.md), run between lab hosts over one `NetPath`.
 
 Host roles: the first host (`e1`) sends or asks, the second (`e2`) receives or answers; the
 multicast stream goes from `e1` to every other host of the path. Measuring ends are
@@ -39,7 +39,7 @@ MIN_RATE = 1e6  # bytes/s: a transfer slower than this is given up (sets its tim
 
 @dataclass
 class Settings:
-    """Sizes and durations of the experiments (defaults: the seed's; `quick()`: ~1 minute)."""
+    """Sizes and durations of the experiments (defaults: docs/benchmarks.md; `quick()`: ~1 minute)."""
 
     transfer_bytes: int = 1_000_000_000
     zmq_size: int = 4096
@@ -211,7 +211,7 @@ def _pair(path: NetPath) -> tuple[str, str]:
 
 
 def transfer(ctx: Context, path: NetPath) -> Outcome:
-    """A file of `transfer_bytes` streamed over one TCP connection (the seed's `pv | nc`)."""
+    """A file of `transfer_bytes` streamed over one TCP connection (as `pv | nc` would)."""
     client, server = _pair(path)
     nbytes = ctx.settings.transfer_bytes
     timeout = 30 + nbytes / MIN_RATE

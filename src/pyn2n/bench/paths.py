@@ -171,8 +171,9 @@ class NetPath(ABC):
     def _check_alive(self) -> None:
         for host, proc, log in self._procs:
             if proc.poll() is not None:
+                argv = proc.args if isinstance(proc.args, list) else [proc.args]
                 raise BenchError(
-                    f"{self.name}: {' '.join(str(a) for a in proc.args[4:6])} on {host} "
+                    f"{self.name}: {' '.join(str(a) for a in argv[4:6])} on {host} "
                     f"exited with {proc.returncode}: {_tail(log)}"
                 )
 

@@ -228,7 +228,7 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
             out += _sizes_tables(results, paths, label, under, ref if ref_ok else None)
             continue
         # a ratio column only where its reference has the figure (eth has no multicast)
-        refs = {
+        refs_of = {
             metric["key"]: [
                 r
                 for r in (under, ref if ref_ok else None)
@@ -238,7 +238,7 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
         }
         header = ["path"]
         for metric in metrics:
-            header += [metric["label"], *(f"÷ {r}" for r in refs[metric["key"]])]
+            header += [metric["label"], *(f"÷ {r}" for r in refs_of[metric["key"]])]
         header += ["overlay CPU %", "machine CPU %"]
         rows = []
         for p in paths:
@@ -247,7 +247,7 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
                 key = metric["key"]
                 value = _median(summary, p, exp, key)
                 row.append(_cell(summary, p, exp, key))
-                row += [ratio(value, _median(summary, r, exp, key)) for r in refs[key]]
+                row += [ratio(value, _median(summary, r, exp, key)) for r in refs_of[key]]
             entry = summary[p][exp]
             row += [fmt(entry["overlay_cpu_pct"]), fmt(entry["machine_cpu_pct"])]
             rows.append(row)

@@ -1,4 +1,4 @@
-"""`pyn2n bench [run]`: the seed's experiments over every path, on one lab, in one run.
+"""`pyn2n bench [run]`: every experiment over every path, on one lab, in one run.
 
 One lab (a supernode host and `--edges` edges) is built; for each repeat, each path in turn is
 set up on it, measured by every experiment and torn down; the order of the paths is reversed
@@ -432,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="pyn2n bench run",
-        description="The seed article's experiments (large transfer, ZeroMQ throughput and "
+        description="Experiments (large transfer, ZeroMQ throughput and "
         "msgs/s by size, latency, multicast, iperf3) over the underlay, pyn2n, OpenVPN, "
         "tinc, VXLAN and real n2n, in network namespaces.",
     )

@@ -197,7 +197,7 @@ def _seconds(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pyn2n bench transforms",
-        description="Frames/s and MB/s of n2n's payload transforms and compressions (spec §5).",
+        description="Frames/s and MB/s of n2n's payload transforms and compressions.",
     )
     parser.add_argument(
         "--seconds", type=_seconds, default=0.5, metavar="S", help="time per case (default 0.5)"

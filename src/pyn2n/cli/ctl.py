@@ -106,7 +106,10 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    p = Parser(prog="pyn2n ctl", description=__doc__.split("\n\n")[0])
+    p = Parser(
+        prog="pyn2n ctl",
+        description="Ask a running edge or supernode over its management port, as n2n-ctl does.",
+    )
     p.add_argument(
         "-t",
         dest="port",

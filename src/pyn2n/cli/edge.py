@@ -75,7 +75,7 @@ def _main(argv: list[str]) -> int:
     setup_logging(args.verbosity)
     config = build_config(args)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
-    from pyn2n.cli.runtime import Runtime, bind_udp, open_management
+    from pyn2n.cli.runtime import EdgeRuntime, bind_udp, open_management
     from pyn2n.core.fastpath.framing import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.netconf import configure_tap, mac_text
@@ -124,15 +124,14 @@ def _main(argv: list[str]) -> int:
         return True
 
     control = Control(trace_level=args.verbosity, on_verbose=trace_to_logging)
-    runtime = Runtime(
+    runtime = EdgeRuntime(
         node,
-        "edge",
         udp,
         mgmt_sock,
         control,
         config.mgmt_password,
         log,
-        tap=tap,
+        tap,
         on_event=on_event,
         views=EdgeViews(node),
     )

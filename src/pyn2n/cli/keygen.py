@@ -1,4 +1,4 @@
-"""`pyn2n keygen` — n2n-keygen's job (§7.3).
+"""`pyn2n keygen` — n2n-keygen's job (spec §7.3).
 
 pyn2n keygen alice s3cret      # -> "* alice <43-char public key>", a line for the community file
 pyn2n keygen -F myfed          # -> "-P <43-char public key>", the flag edges need for that federation
@@ -22,7 +22,11 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    p = Parser(prog="pyn2n keygen", description=__doc__.split("\n\n")[0])
+    p = Parser(
+        prog="pyn2n keygen",
+        description="Make a community-file line for a user (USERNAME PASSWORD) or the -P key "
+        "edges need for a federation (-F NAME), as n2n-keygen does.",
+    )
     p.add_argument("-F", dest="federation", metavar="NAME", help="federation name")
     p.add_argument("words", nargs="*", metavar="USERNAME PASSWORD")
     ns = p.parse_args(argv)

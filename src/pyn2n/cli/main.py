@@ -11,7 +11,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ctl": ("pyn2n.cli.ctl", "query a running edge or supernode (n2n-ctl)"),
     "keygen": ("pyn2n.cli.keygen", "make user/password and federation keys (n2n-keygen)"),
     "lab": ("pyn2n.lab.cli", "virtual clouds in network namespaces: up, status, down, demo"),
-    "bench": ("pyn2n.bench.cli", "benchmarks: transforms, and the seed's experiments"),
+    "bench": (
+        "pyn2n.bench.cli",
+        "benchmarks: pyn2n against the underlay, OpenVPN, tinc, n2n; transforms",
+    ),
 }
 
 

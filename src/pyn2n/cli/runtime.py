@@ -8,15 +8,17 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from pyn2n.cli.common import UsageError
+from pyn2n.core.api import FastEdgeNode, Node
 from pyn2n.core.events import Event, PeerEvent
-from pyn2n.io.loop import EventLoop
+from pyn2n.io.loop import EdgeLoop, EventLoop, FastEdgeLoop
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import ManagementSocket, UdpSocket
 from pyn2n.mgmt.protocol import Control, Management
+
+# called for node events before they are logged/posted; True: handled, do not log it
+OnEvent = Callable[[Event], bool]
 
 
 def bind_udp(bind: str, port: int, flag: str = "-p") -> UdpSocket:
@@ -37,31 +39,52 @@ def open_management(port: int) -> ManagementSocket:
         ) from None
 
 
-@dataclass
 class Runtime:
-    """One node bound to its sockets (and TAP); `run()` serves until a signal or `stop`."""
+    """One node without a TAP (a supernode) bound to its sockets; `run()` serves until a signal or
+    a management `stop`. `views` answers the management methods (`mgmt_<method>`, `status_text`);
+    by default the node itself."""
 
-    node: Any
-    role: str  # "edge" | "supernode"
-    udp: UdpSocket
-    mgmt_sock: ManagementSocket
-    control: Control
-    password: str
-    log: logging.Logger
     tap: TapDevice | None = None
-    # called for node events before they are logged/posted; True: handled, do not log it
-    on_event: Callable[[Event], bool] | None = None
-    # what management reads (`mgmt_<method>`, `status_text`); default: the node itself
-    views: Any = None
-    _loop: EventLoop = field(init=False)
 
-    def __post_init__(self) -> None:
-        views = self.node if self.views is None else self.views
-        self.mgmt = Management(views, role=self.role, password=self.password, control=self.control)
-        self._loop = EventLoop(self.node, self.udp, self.tap, on_event=self._event)
-        self.control.on_stop = self._loop.stop
-        self._loop.add_reader(self.mgmt_sock, self._serve_management)
+    def __init__(
+        self,
+        node: Node,
+        role: str,  # "edge" | "supernode"
+        udp: UdpSocket,
+        mgmt_sock: ManagementSocket,
+        control: Control,
+        password: str,
+        log: logging.Logger,
+        *,
+        on_event: OnEvent | None = None,
+        views: object | None = None,
+    ) -> None:
+        self.node = node
+        self.udp = udp
+        self.mgmt_sock = mgmt_sock
+        self.log = log
+        self.on_event = on_event
+        self.mgmt = Management(
+            node if views is None else views,
+            role=role,
+            password=password,
+            control=control,
+            io_drops=self._io_drops,
+        )
+        self._loop = self._make_loop()
+        control.on_stop = self._loop.stop
+        self._loop.add_reader(mgmt_sock, self._serve_management)
         self._loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
+
+    def _make_loop(self) -> EventLoop:
+        return EventLoop(self.node, self.udp, on_event=self._event)
+
+    def _io_drops(self) -> dict[str, int]:
+        """The drivers' own counts, shown with the node's in the management `drops`."""
+        drops = {"udp_recv_error": self.udp.recv_errors}
+        if self.tap is not None:
+            drops["tap_write_failed"] = self.tap.write_errors
+        return drops
 
     @property
     def loop(self) -> EventLoop:
@@ -93,3 +116,33 @@ class Runtime:
             self.udp.close()
             self.mgmt_sock.close()
         return 0
+
+
+class EdgeRuntime(Runtime):
+    """An edge bound to its sockets and TAP: the fast path's loop when the TAP was opened with
+    virtio headers (`vnet_hdr=True`), the plain one otherwise."""
+
+    def __init__(
+        self,
+        node: FastEdgeNode,
+        udp: UdpSocket,
+        mgmt_sock: ManagementSocket,
+        control: Control,
+        password: str,
+        log: logging.Logger,
+        tap: TapDevice,
+        *,
+        on_event: OnEvent | None = None,
+        views: object | None = None,
+    ) -> None:
+        self.edge = node
+        self.tap = self._edge_tap = tap
+        super().__init__(
+            node, "edge", udp, mgmt_sock, control, password, log, on_event=on_event, views=views
+        )
+
+    def _make_loop(self) -> EventLoop:
+        tap = self._edge_tap
+        if tap.vnet_hdr:
+            return FastEdgeLoop(self.edge, self.udp, tap, on_event=self._event)
+        return EdgeLoop(self.edge, self.udp, tap, on_event=self._event)

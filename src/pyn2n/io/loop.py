@@ -1,16 +1,16 @@
-"""The event loop that binds one sans-IO node (core/api.py) to its UDP socket and TAP device.
+"""The event loops that bind one sans-IO node (core/api.py) to its UDP socket and TAP device.
 
 One thread, one `select.epoll` (used directly: the `selectors` wrapper's bookkeeping per wake-up
 showed in profiles), non-blocking fds drained up to `batch` items per wake-up, then the node's
 outputs flushed (frames to the TAP first, then datagrams). Stock asyncio datagram transports are
 3x slower here (docs/runtime-facts.md), so the data path never goes through asyncio.
 
-An edge with the fast path (core/fastpath.py) runs on a TAP opened with `vnet_hdr=True`: frames
-are read with their virtio header (stripped here while no fast-path peer exists, so the standard
-path costs what it did). The fast path says when the TAP's TSO/checksum offloads should be on
-(`FastPath.offload`: while a flow runs on it and little traffic goes to peers without it) and
-when the socket's UDP_GRO should be (`FastPath.gro`: while packets of many datagrams arrive);
-the loop applies both after each flush.
+The caller says which node it binds, and the loop calls only what `core/api.py` declares for it:
+`EventLoop` a `Node` without a TAP (a supernode), `EdgeLoop` an `EdgeNode` on a plain TAP,
+`FastEdgeLoop` a `FastEdgeNode` on a TAP opened with `vnet_hdr=True`, whose frames keep their
+virtio header; after each flush it applies the offloads the node asks for (`node.offload()`:
+TSO/checksum offloads on the TAP, UDP_GRO on the socket). Datagrams the kernel refused are
+reported with `node.send_failed(count)` after the flush that met them.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Protocol
 
-from pyn2n.core.api import EdgeNode, Event, Node
+from pyn2n.core.api import EdgeNode, FastEdgeNode, Node, Offload
+from pyn2n.core.events import Event
 from pyn2n.io.linux import TUN_F_FASTPATH
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import UdpSocket
@@ -34,6 +35,9 @@ BATCH = 64
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _HEAP_KEEP = 32 << 20
+
+Clock = Callable[[], float]
+OnEvent = Callable[[Event], None]
 
 
 def keep_heap() -> bool:
@@ -49,8 +53,9 @@ def keep_heap() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    ok = mallopt(_M_MMAP_THRESHOLD, 1 << 20) == 1
-    return mallopt(_M_TRIM_THRESHOLD, _HEAP_KEEP) == 1 and ok
+    ok: bool = mallopt(_M_MMAP_THRESHOLD, 1 << 20) == 1
+    trimmed: bool = mallopt(_M_TRIM_THRESHOLD, _HEAP_KEEP) == 1
+    return trimmed and ok
 
 
 class HasFileno(Protocol):
@@ -58,22 +63,30 @@ class HasFileno(Protocol):
 
 
 class EventLoop:
-    """Runs `node` until `stop()`; the TAP is optional (a supernode has none).
+    """Runs a node without a TAP (a supernode) until `stop()`; `EdgeLoop` and `FastEdgeLoop` add
+    the TAP.
 
     Typical shutdown: `loop.stop_on_signals()`, `loop.run()` returns after SIGINT/SIGTERM, the caller
     asks the node to say goodbye (UNREGISTER_SUPER), then `loop.flush()` sends it.
     """
 
+    flush: Callable[[], None]
+
     def __init__(
         self,
         node: Node,
         udp: UdpSocket,
-        tap: TapDevice | None = None,
         *,
-        on_event: Callable[[Event], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        on_event: OnEvent | None = None,
+        clock: Clock = time.monotonic,
         batch: int = BATCH,
     ) -> None:
+        self._open(node, clock)
+        self.flush = _node_flush(node, udp, on_event)
+        self._register(udp.fileno(), _udp_reader(node, udp, batch, clock, self.flush))
+
+    def _open(self, node: Node, clock: Clock) -> None:
+        """What every loop has: the node's timers, the epoll, and the wake-up pipe."""
         self._node = node
         self._clock = clock
         self._stopping = False
@@ -84,140 +97,10 @@ class EventLoop:
         self._handlers: dict[int, Callable[[], None]] = {}
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._register(self._wake_r, self._drain_wake)
-        # the edge's fast path, when its frames come with virtio headers
-        self._fast = getattr(node, "fastpath", None) if tap is not None and tap.vnet_hdr else None
-        if self._fast is not None:
-            keep_heap()
-        self.offload_on = False  # TAP TSO/checksum offloads
-        self.gro_on = False
-        self.flush = self._make_flush(node, udp, tap, on_event)
-        self._register(udp.fileno(), self._make_udp_reader(node, udp, batch))
-        if tap is not None:
-            self._register(tap.fileno(), self._make_tap_reader(node, tap, batch))
 
     def _register(self, fd: int, handler: Callable[[], None]) -> None:
         self._epoll.register(fd, select.EPOLLIN)
         self._handlers[fd] = handler
-
-    # The per-fd handlers are closures so that every name the hot path touches is a local.
-
-    def _make_flush(
-        self,
-        node: Node,
-        udp: UdpSocket,
-        tap: TapDevice | None,
-        on_event: Callable[[Event], None] | None,
-    ) -> Callable[[], None]:
-        datagrams_to_send = node.datagrams_to_send
-        send_batch = udp.send_batch
-        events = node.events
-        frames_to_write = cast(EdgeNode, node).frames_to_write if tap is not None else None
-        write_batch = tap.write_batch if tap is not None else None
-        fast = self._fast
-        if fast is not None and tap is not None:
-            gso_to_send = cast(Any, node).gso_datagrams_to_send
-            vnet_frames_to_write = cast(Any, node).vnet_frames_to_write
-            send_gso = udp.send_gso
-            write_vnet_batch = tap.write_vnet_batch
-            set_offload = self._set_offload
-
-            def flush_fast() -> None:
-                for buf, segment, addr in gso_to_send():
-                    send_gso(buf, segment, addr)
-                if fast.offload != self.offload_on or fast.gro != self.gro_on:
-                    set_offload(tap, udp, fast.offload, fast.gro)
-
-        def flush() -> None:
-            """Hand everything the node has queued to the kernel (and its events to `on_event`).
-
-            Frames go to the TAP before datagrams leave: a reply the kernel makes to a frame
-            (an echo, an ACK) is then ready for the next TAP read sooner."""
-            if frames_to_write is not None and write_batch is not None:
-                frames = frames_to_write()
-                if frames:
-                    write_batch(frames)
-                if fast is not None:
-                    vnet_frames = vnet_frames_to_write()
-                    if vnet_frames:
-                        write_vnet_batch(vnet_frames)
-            datagrams = datagrams_to_send()
-            if datagrams:
-                send_batch(datagrams)
-            if fast is not None:
-                flush_fast()
-            # Drained even without a listener so the node's queue cannot grow.
-            pending = events()
-            if on_event is not None:
-                for event in pending:
-                    on_event(event)
-
-        return flush
-
-    def _set_offload(self, tap: TapDevice, udp: UdpSocket, tso: bool, gro: bool) -> None:
-        """TSO/checksum offloads on the TAP and UDP_GRO on the socket, for the fast path."""
-        if tso != self.offload_on:
-            self.offload_on = tso
-            with contextlib.suppress(OSError):  # refused: super-frames just never appear
-                tap.set_offload(TUN_F_FASTPATH if tso else 0)
-        if gro != self.gro_on:
-            self.gro_on = gro
-            udp.set_gro(gro)
-
-    def _make_udp_reader(self, node: Node, udp: UdpSocket, batch: int) -> Callable[[], None]:
-        recv_batch = udp.recv_batch
-        receive_datagram = node.receive_datagram
-        clock = self._clock
-        flush = self.flush
-        if self._fast is None:
-
-            def on_udp() -> None:
-                now = clock()
-                for data, addr in recv_batch(batch):
-                    receive_datagram(data, addr, now)
-                flush()
-
-            return on_udp
-
-        recv_gro_batch = udp.recv_gro_batch
-        receive_gro = cast(Any, node).receive_gro
-
-        def on_udp_fast() -> None:
-            now = clock()
-            if udp.gro_reading:
-                for data, segment, addr in recv_gro_batch(batch):
-                    if segment and len(data) > segment:
-                        receive_gro(data, segment, addr, now)
-                    else:
-                        receive_datagram(data, addr, now)
-            else:
-                for data, addr in recv_batch(batch):
-                    receive_datagram(data, addr, now)
-            flush()
-
-        return on_udp_fast
-
-    def _make_tap_reader(self, node: Node, tap: TapDevice, batch: int) -> Callable[[], None]:
-        read_batch = tap.read_batch
-        receive_frame = cast(EdgeNode, node).receive_frame
-        clock = self._clock
-        flush = self.flush
-        if not tap.vnet_hdr:
-
-            def on_tap() -> None:
-                now = clock()
-                for frame in read_batch(batch):
-                    receive_frame(frame, now)
-                flush()
-
-            return on_tap
-
-        receive_vnet_frames = cast(Any, node).receive_vnet_frames
-
-        def on_vnet_tap() -> None:
-            receive_vnet_frames(read_batch(batch), clock())
-            flush()
-
-        return on_vnet_tap
 
     def _drain_wake(self) -> None:
         try:
@@ -240,11 +123,6 @@ class EventLoop:
             flush()
 
         self._register(fileobj if isinstance(fileobj, int) else fileobj.fileno(), on_ready)
-
-    def remove_reader(self, fileobj: int | HasFileno) -> None:
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        self._epoll.unregister(fd)
-        del self._handlers[fd]
 
     def stop(self) -> None:
         """Make `run()` return soon; safe from a signal handler or another thread."""
@@ -284,9 +162,7 @@ class EventLoop:
                 # Never negative: a node whose deadline stays in the past still lets I/O through.
                 timeout = -1.0 if deadline is None else max(0.0, deadline - now)
             for fd, _mask in poll(timeout):
-                handler = handlers.get(fd)  # None: an earlier handler removed this reader
-                if handler is not None:
-                    handler()
+                handlers[fd]()
 
     def close(self) -> None:
         """Release the epoll and wake-up pipe; the UDP socket and TAP stay the caller's."""
@@ -296,3 +172,222 @@ class EventLoop:
             os.close(self._wake_w)
             # Stale numbers could be reused by unrelated files that stop() would then write to.
             self._wake_r = self._wake_w = -1
+
+
+class EdgeLoop(EventLoop):
+    """Runs an edge on a plain TAP (one Ethernet frame per read and write)."""
+
+    def __init__(
+        self,
+        node: EdgeNode,
+        udp: UdpSocket,
+        tap: TapDevice,
+        *,
+        on_event: OnEvent | None = None,
+        clock: Clock = time.monotonic,
+        batch: int = BATCH,
+    ) -> None:
+        self._open(node, clock)
+        self.flush = _edge_flush(node, udp, tap, on_event)
+        self._register(udp.fileno(), _udp_reader(node, udp, batch, clock, self.flush))
+        self._register(tap.fileno(), _tap_reader(node, tap, batch, clock, self.flush))
+
+
+class FastEdgeLoop(EventLoop):
+    """Runs an edge with the fast path on a TAP opened with `vnet_hdr=True`."""
+
+    def __init__(
+        self,
+        node: FastEdgeNode,
+        udp: UdpSocket,
+        tap: TapDevice,
+        *,
+        on_event: OnEvent | None = None,
+        clock: Clock = time.monotonic,
+        batch: int = BATCH,
+    ) -> None:
+        if not tap.vnet_hdr:
+            raise ValueError("the fast path needs a TAP opened with vnet_hdr=True")
+        self._open(node, clock)
+        keep_heap()
+        self.flush = _fast_flush(node, udp, tap, on_event)
+        self._register(udp.fileno(), _gro_udp_reader(node, udp, batch, clock, self.flush))
+        self._register(tap.fileno(), _vnet_tap_reader(node, tap, batch, clock, self.flush))
+
+
+def _apply_offload(tap: TapDevice, udp: UdpSocket, old: Offload, new: Offload) -> None:
+    """TSO/checksum offloads on the TAP and UDP_GRO on the socket, as the node asks."""
+    if new.tso != old.tso:
+        with contextlib.suppress(OSError):  # refused: super-frames just never appear
+            tap.set_offload(TUN_F_FASTPATH if new.tso else 0)
+    if new.gro != old.gro:
+        udp.set_gro(new.gro)
+
+
+# The per-fd handlers and flushes are closures so that every name the hot path touches is a local.
+
+
+def _node_flush(node: Node, udp: UdpSocket, on_event: OnEvent | None) -> Callable[[], None]:
+    datagrams_to_send = node.datagrams_to_send
+    send_batch = udp.send_batch
+    send_failed = node.send_failed
+    events = node.events
+
+    def flush() -> None:
+        """Hand the node's datagrams to the kernel (and its events to `on_event`)."""
+        datagrams = datagrams_to_send()
+        if datagrams:
+            failed = send_batch(datagrams)
+            if failed:
+                send_failed(failed)
+        # Drained even without a listener so the node's queue cannot grow.
+        pending = events()
+        if on_event is not None:
+            for event in pending:
+                on_event(event)
+
+    return flush
+
+
+def _edge_flush(
+    node: EdgeNode, udp: UdpSocket, tap: TapDevice, on_event: OnEvent | None
+) -> Callable[[], None]:
+    frames_to_write = node.frames_to_write
+    write_batch = tap.write_batch
+    datagrams_to_send = node.datagrams_to_send
+    send_batch = udp.send_batch
+    send_failed = node.send_failed
+    events = node.events
+
+    def flush() -> None:
+        """As a node's flush, with the frames first: they go to the TAP before datagrams leave, so
+        a reply the kernel makes to a frame (an echo, an ACK) is ready for the next TAP read
+        sooner."""
+        frames = frames_to_write()
+        if frames:
+            write_batch(frames)
+        datagrams = datagrams_to_send()
+        if datagrams:
+            failed = send_batch(datagrams)
+            if failed:
+                send_failed(failed)
+        pending = events()
+        if on_event is not None:
+            for event in pending:
+                on_event(event)
+
+    return flush
+
+
+def _fast_flush(
+    node: FastEdgeNode,
+    udp: UdpSocket,
+    tap: TapDevice,
+    on_event: OnEvent | None,
+) -> Callable[[], None]:
+    frames_to_write = node.frames_to_write
+    vnet_frames_to_write = node.vnet_frames_to_write
+    write_batch = tap.write_batch
+    write_vnet_batch = tap.write_vnet_batch
+    datagrams_to_send = node.datagrams_to_send
+    gso_to_send = node.gso_datagrams_to_send
+    send_batch = udp.send_batch
+    send_gso = udp.send_gso
+    send_failed = node.send_failed
+    offload = node.offload
+    events = node.events
+    applied = [Offload(tso=False, gro=False)]  # in force on the TAP and the socket
+
+    def flush() -> None:
+        """As the edge's flush, plus GSO sends and the offloads the node asks for."""
+        frames = frames_to_write()
+        if frames:
+            write_batch(frames)
+        vnet_frames = vnet_frames_to_write()
+        if vnet_frames:
+            write_vnet_batch(vnet_frames)
+        failed = 0
+        datagrams = datagrams_to_send()
+        if datagrams:
+            failed = send_batch(datagrams)
+        for buf, segment, addr in gso_to_send():
+            failed += send_gso(buf, segment, addr)
+        if failed:
+            send_failed(failed)
+        want = offload()
+        if want != applied[0]:
+            _apply_offload(tap, udp, applied[0], want)
+            applied[0] = want
+        pending = events()
+        if on_event is not None:
+            for event in pending:
+                on_event(event)
+
+    return flush
+
+
+def _udp_reader(
+    node: Node, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
+) -> Callable[[], None]:
+    recv_batch = udp.recv_batch
+    receive_datagram = node.receive_datagram
+
+    def on_udp() -> None:
+        now = clock()
+        for data, addr in recv_batch(batch):
+            receive_datagram(data, addr, now)
+        flush()
+
+    return on_udp
+
+
+def _gro_udp_reader(
+    node: FastEdgeNode, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
+) -> Callable[[], None]:
+    recv_batch = udp.recv_batch
+    recv_gro_batch = udp.recv_gro_batch
+    receive_datagram = node.receive_datagram
+    receive_gro = node.receive_gro
+
+    def on_udp_fast() -> None:
+        now = clock()
+        if udp.gro_reading:
+            for data, segment, addr in recv_gro_batch(batch):
+                if segment and len(data) > segment:
+                    receive_gro(data, segment, addr, now)
+                else:
+                    receive_datagram(data, addr, now)
+        else:
+            for data, addr in recv_batch(batch):
+                receive_datagram(data, addr, now)
+        flush()
+
+    return on_udp_fast
+
+
+def _tap_reader(
+    node: EdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
+) -> Callable[[], None]:
+    read_batch = tap.read_batch
+    receive_frame = node.receive_frame
+
+    def on_tap() -> None:
+        now = clock()
+        for frame in read_batch(batch):
+            receive_frame(frame, now)
+        flush()
+
+    return on_tap
+
+
+def _vnet_tap_reader(
+    node: FastEdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
+) -> Callable[[], None]:
+    read_batch = tap.read_batch
+    receive_vnet_frames = node.receive_vnet_frames
+
+    def on_vnet_tap() -> None:
+        receive_vnet_frames(read_batch(batch), clock())
+        flush()
+
+    return on_vnet_tap

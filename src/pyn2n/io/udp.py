@@ -3,7 +3,9 @@
 `UdpSocket.recv_batch` drains with plain `recvfrom` until EAGAIN: measured here at about 1.6 µs
 per 1400-byte datagram against about 2.2 µs for `recvfrom_into` a reused buffer plus the `bytes`
 copy the node needs anyway. Sends never raise: local refusals (full buffer, no route, ICMP-induced
-ECONNREFUSED, firewall EPERM) are counted as drops, the way a lossy link behaves.
+ECONNREFUSED, firewall EPERM) are returned as counts, which the loop reports to the node
+(`send_failed`), the way a lossy link behaves. `recv_errors` counts ICMP errors that surfaced on
+a read (the runtime shows them with the management `drops`).
 
 For the fast path (core/fastpath.py): `send_gso` hands the kernel many equal datagrams in one
 `sendmsg` with a UDP_SEGMENT control message (falling back to one `sendto` each where the kernel
@@ -72,7 +74,6 @@ class UdpSocket:
         "gro",
         "rcvbuf",
         "recv_errors",
-        "send_drops",
         "sndbuf",
     )
 
@@ -98,7 +99,6 @@ class UdpSocket:
         self._sock = sock
         # Longer datagrams are truncated to this; n2n's own receive buffer has the same size.
         self.bufsize = bufsize
-        self.send_drops = 0
         self.recv_errors = 0
         self.gro = False
         self._gro_drain = False
@@ -143,21 +143,23 @@ class UdpSocket:
         return out
 
     def sendto(self, data: bytes, addr: Addr) -> bool:
-        """Send one datagram; False (and counted in `send_drops`) if the kernel refused it."""
+        """Send one datagram; False if the kernel refused it."""
         try:
             self._sock.sendto(data, addr)
         except OSError:
-            self.send_drops += 1
             return False
         return True
 
-    def send_batch(self, datagrams: list[tuple[bytes, Addr]]) -> None:
+    def send_batch(self, datagrams: list[tuple[bytes, Addr]]) -> int:
+        """Send each datagram; returns how many the kernel refused."""
         sendto = self._sock.sendto
+        failed = 0
         for data, addr in datagrams:
             try:
                 sendto(data, addr)
             except OSError:
-                self.send_drops += 1
+                failed += 1
+        return failed
 
     # ---------------------------------------------------------------- fast path
 
@@ -198,53 +200,53 @@ class UdpSocket:
             append((data, seg, addr))
         return out
 
-    def send_gso(self, buf: bytes | bytearray, segment: int, addr: Addr) -> None:
-        """Send `buf` as datagrams of `segment` bytes (the last may be shorter)."""
+    def send_gso(self, buf: bytes | bytearray, segment: int, addr: Addr) -> int:
+        """Send `buf` as datagrams of `segment` bytes (the last may be shorter); returns how many
+        sends the kernel refused (a refused UDP_SEGMENT send counts once)."""
         total = len(buf)
+        failed = 0
+        off = 0
         if self._gso_refused < _GSO_GIVE_UP:
             cmsg = _gso_cmsg(segment)
             step = segment * min(UDP_MAX_SEGMENTS, UDP_MAX_PAYLOAD // segment)
             if total <= step:  # the usual case: one packet, one send, no slicing
                 try:
                     self._sock.sendmsg((buf,), cmsg, 0, addr)
-                    return
+                    return 0
                 except OSError as exc:
                     if exc.errno not in _GSO_REFUSED:
-                        self.send_drops += 1
-                        return
+                        return 1
                     self._gso_refused += 1
-                    off = 0
             else:
-                off = self._send_gso_steps(memoryview(buf), step, cmsg, addr)
-        else:
-            off = 0
+                off, failed = self._send_gso_steps(memoryview(buf), step, cmsg, addr)
         view = memoryview(buf)
         sendto = self._sock.sendto
         while off < total:  # one by one, where the kernel refuses UDP_SEGMENT
             try:
                 sendto(view[off : off + segment], addr)
             except OSError:
-                self.send_drops += 1
+                failed += 1
             off += segment
+        return failed
 
     def _send_gso_steps(
         self, view: memoryview, step: int, cmsg: list[tuple[int, int, bytes]], addr: Addr
-    ) -> int:
-        """`view` in UDP_SEGMENT sends of `step` bytes; returns where a refusal stopped it (the
-        end when none did)."""
+    ) -> tuple[int, int]:
+        """`view` in UDP_SEGMENT sends of `step` bytes; returns where a refusal of UDP_SEGMENT
+        stopped it (the end when none did) and how many sends failed otherwise."""
         sendmsg = self._sock.sendmsg
         total = len(view)
-        off = 0
+        off = failed = 0
         while off < total:
             try:
                 sendmsg([view[off : off + step]], cmsg, 0, addr)
             except OSError as exc:
                 if exc.errno in _GSO_REFUSED:
                     self._gso_refused += 1
-                    return off
-                self.send_drops += 1
+                    return off, failed
+                failed += 1
             off += step
-        return total
+        return total, failed
 
     def close(self) -> None:
         self._sock.close()

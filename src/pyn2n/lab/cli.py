@@ -120,7 +120,8 @@ def _up(args: argparse.Namespace, console: Console) -> int:
     if overlay is not None:
         procs = Table("pid", "node", "command", title="pyn2n processes")
         for node, proc in overlay.procs.items():
-            procs.add_row(str(proc.pid), node, _command(proc.args[4:]))  # after ip netns exec NS
+            argv = proc.args if isinstance(proc.args, list) else [proc.args]
+            procs.add_row(str(proc.pid), node, _command(argv[4:]))  # after ip netns exec NS
         console.print(procs)
         console.print(f"logs:   {overlay.log_dir} (removed by down)")
         if len(lab.edges) > 1:
@@ -137,7 +138,7 @@ def log_dir(state_dir: Path, run_id: str) -> Path:
     return state_path(state_dir, run_id).with_suffix(".logs")
 
 
-def _command(argv: list[str]) -> str:
+def _command(argv: list[object]) -> str:
     """A spawned command line, with this interpreter's `python -m pyn2n.cli.main` as `pyn2n`."""
     words = [str(a) for a in argv]
     if words[: len(PYN2N)] == PYN2N:

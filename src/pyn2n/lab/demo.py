@@ -1,4 +1,4 @@
-"""`pyn2n lab demo`: the seed's claims, shown live on a virtual cloud without multicast.
+"""`pyn2n lab demo`: n2n's promises, shown live on a virtual cloud without multicast.
 
 Builds a lab (3 edges, a spare edge host, a standby supernode host), starts a federated pair of
 supernodes and the 3 edges, and checks, one step after the other:
@@ -115,7 +115,7 @@ class Demo:
         self.ov.wait_mesh(self.first)
         pairs = list(permutations(self.first, 2))
         with ThreadPoolExecutor(len(pairs)) as pool:
-            got = list(pool.map(lambda p: self.ov.ping(*p, count=3, interval=0.05), pairs))
+            got = list(pool.map(lambda p: self.ov.ping(p[0], p[1], count=3, interval=0.05), pairs))
         bad = [f"{a}>{b} {n}/3" for (a, b), n in zip(pairs, got, strict=True) if n < 3]
         if bad:
             raise _StepFailed(f"lost echo replies: {', '.join(bad)}")
@@ -141,7 +141,6 @@ class Demo:
 
     def multicast(self) -> str:
         lab, sender, others = self.lab, self.first[0], self.first[1:]
-        kw = {"group": MCAST_GROUP, "count": MCAST_COUNT}
         with ThreadPoolExecutor(2) as pool:
             over = pool.submit(
                 mcast.stream,
@@ -149,7 +148,8 @@ class Demo:
                 (sender, lab.overlay_ip(sender)),
                 [(e, lab.overlay_ip(e)) for e in others],
                 port=OVERLAY_PORT,
-                **kw,
+                group=MCAST_GROUP,
+                count=MCAST_COUNT,
             )
             # TTL 8: if the underlay drops it, TTL is not the reason; the router listens on the
             # sender's link to prove the datagrams were on the wire
@@ -163,7 +163,8 @@ class Demo:
                 ],
                 port=UNDERLAY_PORT,
                 ttl=8,
-                **kw,
+                group=MCAST_GROUP,
+                count=MCAST_COUNT,
             )
             (o_sent, o_recv), (u_sent, u_recv) = over.result(), under.result()
         self.report.mcast = {"overlay": [o_sent, *o_recv], "underlay": [u_sent, *u_recv]}
@@ -201,7 +202,9 @@ class Demo:
         t_kill = time.monotonic()
         pairs = list(permutations(self.first, 2))
         with ThreadPoolExecutor(len(pairs)) as pool:
-            got = list(pool.map(lambda p: self.ov.ping(*p, count=CRASH_PINGS, interval=0.1), pairs))
+            got = list(
+                pool.map(lambda p: self.ov.ping(p[0], p[1], count=CRASH_PINGS, interval=0.1), pairs)
+            )
         self.report.crash_pings = {f"{a}>{b}": n for (a, b), n in zip(pairs, got, strict=True)}
         lost = {k: n for k, n in self.report.crash_pings.items() if n < CRASH_PINGS}
         if lost:

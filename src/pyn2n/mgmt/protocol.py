@@ -11,8 +11,10 @@ a JSON object plus "\\n" in its own datagram: `{"_tag":T,"_type":"begin","cmd":M
 with tag "-1" until the tag is parsed. Subscriptions (`s <tag> <topic>`, topics debug/test/peer)
 get `"_type":"subscribe"`; a replaced subscriber gets `"unsubscribed"` and the new one `"replacing"`.
 
-The node (edge or supernode core) answers read methods through `mgmt_<method>(now) -> list[dict]`;
-a method it does not have is `unknowncmd`. A core may raise `MgmtError("noaccess")` to refuse.
+The node's views (mgmt/, or the core itself) answer read methods through
+`mgmt_<method>(now) -> list[dict]` and the text console through `status_text(now)`; a method they
+do not have is `unimplemented`. A view may raise `MgmtError("noaccess")` to refuse. The drivers'
+own drop counts (`IO_DROPS`) join the node's in `drops`.
 
 Differences from n2n: the text `stop` needs the management password (`stop <password>`), as
 JSON writes do, because anyone on the host could otherwise stop an edge; the supernode gets JSON
@@ -79,6 +81,11 @@ SUPERNODE_METHODS: list[tuple[str, bool, str]] = [
     ("reload_communities", True, "Reloads communities and user's public keys"),
     *_COMMON_METHODS,
 ]
+# drop reasons counted by the drivers rather than the node
+IO_DROPS: dict[str, str] = {
+    "udp_recv_error": "an ICMP error for an earlier datagram surfaced on a UDP read",
+    "tap_write_failed": "the kernel refused a frame written to the TAP (e.g. while it is down)",
+}
 TOPICS: dict[str, str] = {
     "debug": "All events - for event debugging",
     "test": "Used only by post.test",
@@ -107,16 +114,25 @@ class _Subscriber:
 class Management:
     """The management engine for one node. `handle()` answers a datagram; `post()` an event."""
 
-    node: Any
+    views: Any  # the node's management views: `mgmt_<method>(now)` and `status_text(now)`
     role: str  # "edge" | "supernode"
     password: str = "n2n"
     control: Control = field(default_factory=Control)
     subscribers: dict[str, _Subscriber] = field(default_factory=dict)
+    io_drops: Callable[[], dict[str, int]] | None = None  # the drivers' counts (IO_DROPS)
 
     def __post_init__(self) -> None:
         self._password_hash = pearson_hash_64(self.password.encode())
         table = EDGE_METHODS if self.role == "edge" else SUPERNODE_METHODS
         self._methods = {name: (writable, help_) for name, writable, help_ in table}
+        self._builtins: dict[str, Callable[[bool, str | None], list[dict[str, Any]]]] = {
+            "stop": self._m_stop,
+            "verbose": self._m_verbose,
+            "help": self._m_help,
+            "help.events": self._m_help_events,
+            "post.test": self._m_post_test,
+            "reload_communities": self._m_reload_communities,
+        }
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -163,7 +179,7 @@ class Management:
             if not self._auth_ok(word[len("reload_communities") :].strip()):
                 return [b"> reload refused: send `reload_communities <management password>`\n"]
             return [self._reload()]
-        return [self.node.status_text(now).encode()]
+        return [self.views.status_text(now).encode()]
 
     # -- JSON API -------------------------------------------------------------------------------
 
@@ -210,44 +226,54 @@ class Management:
         return replies
 
     def _call(self, method: str, write: bool, argv: str | None, now: float) -> list[dict[str, Any]]:
-        if method == "stop":
-            if write:
-                self._stop()
-            return [{"keep_running": int(self.control.keep_running)}]
-        if method == "verbose":
-            if write and argv:
-                # n2n's strtoul would read garbage as 0; we keep the level instead
-                with contextlib.suppress(ValueError):
-                    self._set_verbose(int(argv.split()[0], 0))
-            return [{"traceLevel": self.control.trace_level}]
-        if method == "help":
-            return [{"cmd": name, "help": help_} for name, (_, help_) in self._methods.items()]
-        if method == "help.events":
-            rows = []
-            for topic, help_ in TOPICS.items():
-                sub = self.subscribers.get(topic)
-                sockaddr = f"{sub.addr[0]}:{sub.addr[1]}" if sub else "?:?"
-                rows.append(
-                    {
-                        "topic": topic,
-                        "tag": sub.tag if sub else "",
-                        "sockaddr": sockaddr,
-                        "help": help_,
-                    }
-                )
-            return rows
-        if method == "post.test":
-            return [{"sending": "test"}]
-        if method == "reload_communities":
-            if self.role != "supernode" or self.control.on_reload is None:
-                raise MgmtError("unimplemented")
-            if write:
-                self.control.on_reload()
-            return []
-        fn = getattr(self.node, "mgmt_" + method.replace(".", "_"), None)
+        """A method the engine answers itself, else the views' `mgmt_<method>`."""
+        builtin = self._builtins.get(method)
+        if builtin is not None:
+            return builtin(write, argv)
+        fn = getattr(self.views, "mgmt_" + method.replace(".", "_"), None)
         if fn is None:
             raise MgmtError("unimplemented")
-        return list(fn(now))
+        out: list[dict[str, Any]] = list(fn(now))
+        if method == "drops" and self.io_drops is not None:
+            out += [{"reason": r, "count": n} for r, n in sorted(self.io_drops().items()) if n]
+        return out
+
+    # -- the methods the engine answers itself: (write?, argv) -> rows --------------------------
+
+    def _m_stop(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        if write:
+            self._stop()
+        return [{"keep_running": int(self.control.keep_running)}]
+
+    def _m_verbose(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        if write and argv:
+            # n2n's strtoul would read garbage as 0; we keep the level instead
+            with contextlib.suppress(ValueError):
+                self._set_verbose(int(argv.split()[0], 0))
+        return [{"traceLevel": self.control.trace_level}]
+
+    def _m_help(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        return [{"cmd": name, "help": help_} for name, (_, help_) in self._methods.items()]
+
+    def _m_help_events(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for topic, help_ in TOPICS.items():
+            sub = self.subscribers.get(topic)
+            sockaddr = f"{sub.addr[0]}:{sub.addr[1]}" if sub else "?:?"
+            rows.append(
+                {"topic": topic, "tag": sub.tag if sub else "", "sockaddr": sockaddr, "help": help_}
+            )
+        return rows
+
+    def _m_post_test(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        return [{"sending": "test"}]  # the event itself follows the reply (`_json`)
+
+    def _m_reload_communities(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
+        if self.role != "supernode" or self.control.on_reload is None:
+            raise MgmtError("unimplemented")
+        if write:
+            self.control.on_reload()
+        return []
 
     def _subscribe(self, tag: str, topic: str, addr: Addr) -> list[tuple[bytes, Addr]]:
         if topic not in TOPICS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyn2n.constants import (
     MAC_LEARNING_EXPIRE,
+    MSG_TYPE_PACKET,
     N2N_COMPRESSION_ID_NONE,
     N2N_FLAGS_FROM_SUPERNODE,
     N2N_REGULAR_REG_COOKIE,
@@ -18,13 +19,12 @@ from pyn2n.core.edge.discovery import Discovery
 from pyn2n.core.edge.registration import Registration
 from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
-from pyn2n.wire.vnet import frame_segments, to_plain_frames
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
 from pyn2n.core.peers import NO_SOCK
 from pyn2n.core.selection import NULL_MAC, Supernode
 from pyn2n.transforms import Compression, TransformError, make_compression, make_transform
-from pyn2n.wire.messages import MSG_TYPE_PACKET
 from pyn2n.wire.packet import decode_packet_header, encode_packet
+from pyn2n.wire.vnet import frame_segments, to_plain_frames
 
 
 class DataPath:

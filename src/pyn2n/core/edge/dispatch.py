@@ -10,23 +10,23 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, NamedTuple, Protocol, cast
 
-from pyn2n.constants import MSG_TYPE_PYN2N_FASTPATH, N2N_FLAGS_FROM_SUPERNODE
-from pyn2n.core.api import Addr
-from pyn2n.core.edge.discovery import Discovery
-from pyn2n.core.edge.registration import Registration
-from pyn2n.core.edge.state import EdgeState, RxContext
-from pyn2n.wire.hello import HELLO_OFFER, REFUSE_DISABLED, decode_hello, refusal
-from pyn2n.core.selection import NULL_MAC
-from pyn2n.wire.messages import (
+from pyn2n.constants import (
     MSG_TYPE_PEER_INFO,
+    MSG_TYPE_PYN2N_FASTPATH,
     MSG_TYPE_RE_REGISTER_SUPER,
     MSG_TYPE_REGISTER,
     MSG_TYPE_REGISTER_ACK,
     MSG_TYPE_REGISTER_SUPER_ACK,
     MSG_TYPE_REGISTER_SUPER_NAK,
-    PeerInfo,
-    decode_with_end,
+    N2N_FLAGS_FROM_SUPERNODE,
 )
+from pyn2n.core.api import Addr
+from pyn2n.core.edge.discovery import Discovery
+from pyn2n.core.edge.registration import Registration
+from pyn2n.core.edge.state import EdgeState, RxContext
+from pyn2n.core.selection import NULL_MAC
+from pyn2n.wire.hello import HELLO_OFFER, REFUSE_DISABLED, decode_hello, refusal
+from pyn2n.wire.messages import PeerInfo, decode_with_end
 
 
 class Signer(Enum):

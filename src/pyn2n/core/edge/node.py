@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
+from pyn2n.constants import MSG_TYPE_PACKET
 from pyn2n.core.api import Addr, FastEdgeNode, Offload
 from pyn2n.core.edge.datapath import DataPath
 from pyn2n.core.edge.discovery import Discovery
@@ -21,7 +22,6 @@ from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event
 from pyn2n.core.fastpath import FAST_MAGIC, FastPath, aead_for_transform
 from pyn2n.wire.errors import WireError
-from pyn2n.wire.messages import MSG_TYPE_PACKET
 
 
 class Edge:
@@ -208,11 +208,16 @@ class Edge:
         return out
 
     def offload(self) -> Offload:
-        """The offloads the fast path wants now (none without it)."""
+        """The offloads the fast path wants now (none without it); asked after every flush, so
+        the four answers are made once."""
         fast = self._fast
-        if fast is None:
-            return Offload(False, False)
-        return Offload(fast.offload, fast.gro)
+        return _OFFLOADS[0][0] if fast is None else _OFFLOADS[fast.offload][fast.gro]
+
+
+_OFFLOADS = (
+    (Offload(False, False), Offload(False, True)),
+    (Offload(True, False), Offload(True, True)),
+)
 
 
 def _contract(edge: Edge) -> FastEdgeNode:

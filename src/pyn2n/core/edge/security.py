@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyn2n.constants import DEFAULT_FEDERATION, EDGE_MAX_PEERS, N2N_AUTH_USER_PASSWORD
+from pyn2n.constants import (
+    DEFAULT_FEDERATION,
+    EDGE_MAX_PEERS,
+    MSG_TYPE_REGISTER_SUPER_ACK,
+    MSG_TYPE_REGISTER_SUPER_NAK,
+    N2N_AUTH_USER_PASSWORD,
+)
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.secure import HeaderCrypto, Received, verify_stamp
 from pyn2n.crypto.auth import (
@@ -20,11 +26,7 @@ from pyn2n.crypto.auth import (
     verify_packet_tag,
 )
 from pyn2n.crypto.timestamp import StampTracker, TimeStamper
-from pyn2n.wire.messages import (
-    MSG_TYPE_REGISTER_SUPER_ACK,
-    MSG_TYPE_REGISTER_SUPER_NAK,
-    RegisterSuperAck,
-)
+from pyn2n.wire.messages import RegisterSuperAck
 from pyn2n.wire.types import Auth
 
 
