@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pyn2n.core.api import MgmtError
+from pyn2n.core.drops import IO_DROPS
 from pyn2n.core.events import PeerAction, PeerEvent
 from pyn2n.mgmt.protocol import Control, Management
 
@@ -154,5 +155,8 @@ def test_supernode_reload_needs_write_and_password() -> None:
 def test_drops_add_the_drivers_counts_that_are_not_zero() -> None:
     io = {"udp_recv_error": 3, "tap_write_failed": 0}
     m = Management(Node(), role="edge", io_drops=lambda: io)
-    got = [(r["reason"], r["count"]) for r in rows(m.handle(b"r 4 drops", ASKER, 0))[1:-1]]
+    drops = rows(m.handle(b"r 4 drops", ASKER, 0))[1:-1]
+    got = [(r["reason"], r["count"]) for r in drops]
     assert got == [("he_no_key", 2), ("udp_recv_error", 3)]
+    # each row says what it means (he_no_key is no edge reason: an empty meaning, not a crash)
+    assert [r["meaning"] for r in drops] == ["", IO_DROPS["udp_recv_error"]]

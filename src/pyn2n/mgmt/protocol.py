@@ -14,7 +14,7 @@ get `"_type":"subscribe"`; a replaced subscriber gets `"unsubscribed"` and the n
 The node's views (mgmt/, or the core itself) answer read methods through
 `mgmt_<method>(now) -> list[dict]` and the text console through `status_text(now)`; a method they
 do not have is `unimplemented`. A view may raise `MgmtError("noaccess")` to refuse. The drivers'
-own drop counts (`IO_DROPS`) join the node's in `drops`.
+own drop counts (`core/drops.py` `IO_DROPS`) join the node's in `drops`, each with its meaning.
 
 Differences from n2n: the text `stop` needs the management password (`stop <password>`), as
 JSON writes do, because anyone on the host could otherwise stop an edge; the supernode gets JSON
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyn2n.core.api import Addr, MgmtError
+from pyn2n.core.drops import meanings
 from pyn2n.core.events import Event, TestEvent
 from pyn2n.crypto.pearson import pearson_hash_64
 
@@ -81,11 +82,6 @@ SUPERNODE_METHODS: list[tuple[str, bool, str]] = [
     ("reload_communities", True, "Reloads communities and user's public keys"),
     *_COMMON_METHODS,
 ]
-# drop reasons counted by the drivers rather than the node
-IO_DROPS: dict[str, str] = {
-    "udp_recv_error": "an ICMP error for an earlier datagram surfaced on a UDP read",
-    "tap_write_failed": "the kernel refused a frame written to the TAP (e.g. while it is down)",
-}
 TOPICS: dict[str, str] = {
     "debug": "All events - for event debugging",
     "test": "Used only by post.test",
@@ -234,8 +230,12 @@ class Management:
         if fn is None:
             raise MgmtError("unimplemented")
         out: list[dict[str, Any]] = list(fn(now))
-        if method == "drops" and self.io_drops is not None:
-            out += [{"reason": r, "count": n} for r, n in sorted(self.io_drops().items()) if n]
+        if method == "drops":
+            if self.io_drops is not None:
+                out += [{"reason": r, "count": n} for r, n in sorted(self.io_drops().items()) if n]
+            known = meanings(self.role)
+            for row in out:
+                row["meaning"] = known.get(row["reason"], "")
         return out
 
     # -- the methods the engine answers itself: (write?, argv) -> rows --------------------------
