@@ -107,6 +107,6 @@ MSG_TYPE_RE_REGISTER_SUPER = 12
 # REGISTER_SUPER at the next round and stay out of ACK lists until they answer)
 LAST_SEEN_SN_NEW = LAST_SEEN_SN_INACTIVE - 3 * RE_REG_AND_PURGE_FREQUENCY
 
-# pyn2n extension: fast-path negotiation between pyn2n edges (core/fastpath.py); n2n itself uses
+# pyn2n extension: fast-path negotiation between pyn2n edges (core/fastpath/, codec in wire/hello.py); n2n itself uses
 # packet codes 0..12 and drops unknown ones
 MSG_TYPE_PYN2N_FASTPATH = 20

@@ -1,4 +1,4 @@
-"""Supernode list and selection strategies (spec §7.2; n2n sn_selection.c)."""
+"""KnownSupernode list and selection strategies (spec §7.2; n2n sn_selection.c)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ __all__ = [
     "CRITERION_GOOD",
     "NULL_MAC",
     "STRATEGIES",
-    "Supernode",
+    "KnownSupernode",
     "SupernodeList",
     "load_from_wire",
 ]
@@ -52,7 +52,7 @@ def load_from_wire(value: int) -> int:
     return int.from_bytes((value & 0xFFFFFFFF).to_bytes(4, "big"), "little")
 
 
-class Supernode:
+class KnownSupernode:
     """One supernode the edge knows about (n2n `peer_info` in `conf.supernodes`)."""
 
     __slots__ = (
@@ -83,7 +83,7 @@ class Supernode:
         self.version = ""
 
     def __repr__(self) -> str:
-        return f"Supernode({self.addr[0]}:{self.addr[1]}, criterion={self.criterion})"
+        return f"KnownSupernode({self.addr[0]}:{self.addr[1]}, criterion={self.criterion})"
 
 
 class SupernodeList:
@@ -101,29 +101,29 @@ class SupernodeList:
             raise ValueError("at least one supernode is needed")
         self.strategy = strategy
         self.max_size = max(max_size, len(addrs))
-        self.entries: list[Supernode] = []
+        self.entries: list[KnownSupernode] = []
         for addr in addrs:
             if self.find_by_addr(addr) is None:
-                self.entries.append(Supernode(addr))
-        self.current: Supernode = self.entries[0]
+                self.entries.append(KnownSupernode(addr))
+        self.current: KnownSupernode = self.entries[0]
         self._common = 0  # n2n's sn_selection_criterion_common_data (load strategy)
         self.table_full = 0
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __iter__(self) -> Iterator[Supernode]:
+    def __iter__(self) -> Iterator[KnownSupernode]:
         return iter(self.entries)
 
     # -- lookup -------------------------------------------------------------------------------
 
-    def find_by_addr(self, addr: Addr) -> Supernode | None:
+    def find_by_addr(self, addr: Addr) -> KnownSupernode | None:
         for sn in self.entries:
             if sn.addr == addr:
                 return sn
         return None
 
-    def find(self, addr: Addr, mac: bytes = NULL_MAC) -> Supernode | None:
+    def find(self, addr: Addr, mac: bytes = NULL_MAC) -> KnownSupernode | None:
         """n2n `add_sn_to_list_by_mac_or_sock` without adding: by MAC, else by address.
 
         Found by address with a MAC given, the entry learns that MAC.
@@ -137,14 +137,14 @@ class SupernodeList:
             sn.mac = mac
         return sn
 
-    def learn(self, addr: Addr, mac: bytes) -> Supernode | None:
+    def learn(self, addr: Addr, mac: bytes) -> KnownSupernode | None:
         """Add a supernode listed in a REGISTER_SUPER_ACK unless known; None if known or full."""
         if self.find(addr, mac) is not None:
             return None
         if len(self.entries) >= self.max_size:
             self.table_full += 1
             return None
-        sn = Supernode(addr, mac, purgeable=True)
+        sn = KnownSupernode(addr, mac, purgeable=True)
         self.entries.append(sn)
         return sn
 
@@ -159,18 +159,18 @@ class SupernodeList:
         i = self.entries.index(self.current)
         self.entries[i + 1 :] = sorted(self.entries[i + 1 :], key=lambda sn: sn.criterion)
 
-    def select_best(self) -> Supernode:
+    def select_best(self) -> KnownSupernode:
         self.sort()
         self.current = self.entries[0]
         return self.current
 
-    def next_after_current(self) -> Supernode:
+    def next_after_current(self) -> KnownSupernode:
         """Bootstrap auto-IP timeout: the next supernode in list order, wrapping."""
         i = self.entries.index(self.current)
         self.current = self.entries[(i + 1) % len(self.entries)]
         return self.current
 
-    def give_up_current(self) -> Supernode:
+    def give_up_current(self) -> KnownSupernode:
         """Three unanswered REGISTER_SUPERs: mark the current one bad, take the best."""
         self.current.criterion = CRITERION_BAD
         return self.select_best()
@@ -187,7 +187,7 @@ class SupernodeList:
 
     # -- PING / PONG --------------------------------------------------------------------------
 
-    def ping_targets(self, count: int, rng: Callable[[int], bytes]) -> list[Supernode]:
+    def ping_targets(self, count: int, rng: Callable[[int], bytes]) -> list[KnownSupernode]:
         """The supernodes one PING round goes to (n2n `send_query_peer` with a null MAC)."""
         top = count >> 1
         rest = (count + 1) >> 1
@@ -198,7 +198,7 @@ class SupernodeList:
         chosen.extend(remaining[:rest])
         return chosen
 
-    def on_pong(self, sn: Supernode, load_field: int, now: float, peers: int) -> None:
+    def on_pong(self, sn: KnownSupernode, load_field: int, now: float, peers: int) -> None:
         """Set `sn`'s criterion from a PONG (`peers` = known + pending, for load stickiness)."""
         sn.last_seen = now
         if sn.ping_sent is not None:
@@ -214,7 +214,7 @@ class SupernodeList:
         else:
             sn.criterion = int.from_bytes(sn.mac, "big")
 
-    def selection_text(self, sn: Supernode) -> str:
+    def selection_text(self, sn: KnownSupernode) -> str:
         """The `selection` column of n2n's mgmt `supernodes` (empty while undetermined)."""
         if sn.criterion >= _SHOWN_BELOW:
             return ""

@@ -7,7 +7,7 @@ ECONNREFUSED, firewall EPERM) are returned as counts, which the loop reports to 
 (`send_failed`), the way a lossy link behaves. `recv_errors` counts ICMP errors that surfaced on
 a read (the runtime shows them with the management `drops`).
 
-For the fast path (core/fastpath.py): `send_gso` hands the kernel many equal datagrams in one
+For the fast path (core/fastpath/): `send_gso` hands the kernel many equal datagrams in one
 `sendmsg` with a UDP_SEGMENT control message (falling back to one `sendto` each where the kernel
 refuses); with `set_gro(True)` the kernel may merge datagrams of one flow, so `recv_gro_batch`
 reads with `recvmsg` and returns each read's segment size from its UDP_GRO control message.

@@ -21,7 +21,7 @@ from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
 from pyn2n.core.peers import NO_SOCK
-from pyn2n.core.selection import NULL_MAC, Supernode
+from pyn2n.core.selection import NULL_MAC, KnownSupernode
 from pyn2n.transforms import Compression, TransformError, make_compression, make_transform
 from pyn2n.wire.packet import decode_packet_header, encode_packet
 from pyn2n.wire.vnet import frame_segments, to_plain_frames
@@ -244,7 +244,7 @@ class DataPath:
             self.last_p2p = now
         self._open(data, off, comp, tid, src, now)
 
-    def _other_sn(self, addr: Addr) -> Supernode | None:
+    def _other_sn(self, addr: Addr) -> KnownSupernode | None:
         """The supernode at `addr` when not the current one (None: counted as unknown)."""
         sn = self.sns.find_by_addr(addr)
         if sn is None:

@@ -114,7 +114,7 @@ class Dispatcher:
             self._disc.on_peer_info(ctx, info)
 
     def _hello(self, data: bytes, addr: Addr, now: float, stamp: int | None) -> None:
-        """Fast-path negotiation from another pyn2n edge (core/fastpath.py)."""
+        """Fast-path negotiation from another pyn2n edge (core/fastpath/)."""
         st = self.st
         if data[4:24] != st.community20:
             st.drops["unknown_community"] += 1

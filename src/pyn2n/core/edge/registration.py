@@ -19,7 +19,7 @@ from pyn2n.constants import (
 )
 from pyn2n.core.edge.state import EdgeState, Phase, RxContext, SnWait, fmt, peer_addr
 from pyn2n.core.events import IpAssigned, Registered, RegistrationRefused, SupernodeChanged
-from pyn2n.core.selection import NULL_MAC, Supernode
+from pyn2n.core.selection import NULL_MAC, KnownSupernode
 from pyn2n.wire.eth import gratuitous_arp
 from pyn2n.wire.messages import (
     PeerInfo,
@@ -47,7 +47,7 @@ class Registration:
         self.next_register = now
         self.next_sweep = now + SWEEP_TIME
         self.public_sock: tuple[str, int] | None = None
-        self.registered_sn: Supernode | None = None
+        self.registered_sn: KnownSupernode | None = None
         self.ping_count = NUMBER_SN_PINGS_INITIAL
         self.reg_super_nak = 0
         # gratuitous ARPs after the first registration go out like TAP frames (the data path)
@@ -217,7 +217,7 @@ class Registration:
                 Registered(supernode=fmt(cur.addr), first=first, public_sock=fmt(self.public_sock))
             )
 
-    def _take_address(self, ack: RegisterSuperAck, cur: Supernode) -> None:
+    def _take_address(self, ack: RegisterSuperAck, cur: KnownSupernode) -> None:
         """The auto-IP answer: our address, announced so the driver configures the TAP."""
         st = self.st
         bits = ack.dev_addr.bitlen
@@ -293,7 +293,7 @@ class Registration:
         auth = st.secure.local_auth() if st.secure is not None else st.auth
         st.send(UnregisterSuper(auth, st.mac), st.sns.current.addr)
 
-    def send_pings(self, targets: list[Supernode], now: float) -> None:
+    def send_pings(self, targets: list[KnownSupernode], now: float) -> None:
         ping = QueryPeer(self.st.mac, NULL_MAC)
         for sn in targets:
             sn.ping_sent = now

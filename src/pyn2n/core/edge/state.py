@@ -25,7 +25,7 @@ from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event, PeerAction, PeerEvent
 from pyn2n.core.fastpath import FastPath
 from pyn2n.core.peers import Peer, PeerTable
-from pyn2n.core.selection import Supernode, SupernodeList
+from pyn2n.core.selection import KnownSupernode, SupernodeList
 from pyn2n.wire.messages import Common, Message, Register, encode, pad_community
 from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str, random_mac
 
@@ -69,7 +69,7 @@ class RxContext:
         self,
         common: Common,
         addr: Addr,
-        sn: Supernode | None,
+        sn: KnownSupernode | None,
         stamp: int | None,
         sender: object,
         now: float,
