@@ -4,7 +4,10 @@ A fake clock drives everything. Nodes that follow `pyn2n.core.api` (edges and su
 nodes in tests) are attached to a host's address:port; the simulator delivers their datagrams
 through an event heap of (time, seq, action) with per-link delay, jitter and loss (a seeded rng),
 fires their timers at the deadlines `get_timer()` names, and records every datagram in a log so
-tests can tell a direct edge→edge path from a relay through the supernode.
+tests can tell a direct edge→edge path from a relay through the supernode. A fast edge
+(`FastEdgeNode`) is driven as its fast loop drives it: its GSO buffers travel as one log record
+each (`Datagram.segment`) and reach a fast receiver as one GRO run (`receive_gro`), and the
+frames it writes behind a virtio_net_hdr are kept apart from its plain ones.
 
 Addresses: public hosts get 198.18.0.0/18 addresses, NAT public sides 198.18.64.0/18, and the
 private LAN behind the k-th NAT is 198.18.(128+k).0/24 — everything stays inside the testbed
@@ -30,8 +33,10 @@ Usage:
     net.add_host("h1", nat="nat1"); net.add_host("h2")
     net.attach("a", node_a, "h1", 5000)               # anything with the core contract
     net.send_frame("a", frame)                        # edges: as if read from the TAP
+    net.send_vnet_frames("a", [vnet_frame])           # fast edges: a TAP read behind vnet hdrs
     net.run_for(5.0)                                  # deliver, fire timers at their deadlines
-    net.frames_received("b"); net.events("b", "peer"); net.log.select(src="a", dst="b")
+    net.frames_received("b"); net.vnet_frames_received("b"); net.events("b", "peer")
+    net.log.select(src="a", dst="b")                  # a GSO send is one record (`segment`)
     net.partition("a", "h2"); net.kill("b"); net.set_link("a", "b", delay=0.2, loss=0.1)
 
 A timer called at its deadline whose node still names that instant (or an earlier one) is fired
@@ -240,6 +245,7 @@ class _Attached:
     fired_at: float | None = None  # when its timer last fired
     stalls: int = 0  # consecutive firings after which the deadline did not move on
     frames: list[tuple[float, bytes]] = field(default_factory=list)
+    vnet_frames: list[tuple[float, bytes]] = field(default_factory=list)  # behind a virtio_net_hdr
     events: list[tuple[float, Event]] = field(default_factory=list)
 
     @property
@@ -250,10 +256,19 @@ class _Attached:
     def is_edge(self) -> bool:
         return hasattr(self.node, "frames_to_write")
 
+    @property
+    def is_fast(self) -> bool:
+        """A `FastEdgeNode`: GSO buffers out, GRO runs in, frames behind a virtio_net_hdr."""
+        return hasattr(self.node, "gso_datagrams_to_send")
+
 
 @dataclass
 class Datagram:
-    """One datagram a node sent, and what became of it."""
+    """One datagram a node sent, and what became of it.
+
+    A GSO send (`segment` set) is one record for the whole buffer: datagrams of `segment` bytes
+    back to back (the last may be shorter) on one path, so NAT, loss and partitions take them
+    together; a receiver with `receive_gro` gets the buffer as one GRO run."""
 
     seq: int
     t_sent: float
@@ -267,6 +282,14 @@ class Datagram:
     )
     t_arrived: float | None = None
     fate: str = "in_flight"  # delivered, lost, partitioned, nat_filtered, nat_no_mapping, …
+    segment: int | None = None  # a GSO buffer of datagrams of this size; None: one datagram
+
+    @property
+    def datagrams(self) -> list[bytes]:
+        """The UDP datagrams on the wire: `data` itself, or a GSO buffer cut into its segments."""
+        if self.segment is None:
+            return [self.data]
+        return [self.data[i : i + self.segment] for i in range(0, len(self.data), self.segment)]
 
     @property
     def pc(self) -> int | None:
@@ -538,9 +561,20 @@ class SimNet:
             raise SimError(f"node {name!r} is dead")
         self._call(entry, "receive_frame", frame, self._now)
 
+    def send_vnet_frames(self, name: str, frames: list[bytes]) -> None:
+        """Hand a fast edge frames behind a virtio_net_hdr, as if one TAP read batch gave them, now."""
+        entry = self._nodes[name]
+        if not entry.alive:
+            raise SimError(f"node {name!r} is dead")
+        self._call(entry, "receive_vnet_frames", frames, self._now)
+
     def frames_received(self, name: str, since: float | None = None) -> list[bytes]:
         """Frames the edge wrote to its TAP device (from `since` on, if given), oldest first."""
         return [f for t, f in self._nodes[name].frames if since is None or t >= since]
+
+    def vnet_frames_received(self, name: str, since: float | None = None) -> list[bytes]:
+        """Frames a fast edge wrote behind a virtio_net_hdr (`vnet_frames_to_write`), oldest first."""
+        return [f for t, f in self._nodes[name].vnet_frames if since is None or t >= since]
 
     def events(self, name: str, kind: str | None = None) -> list[Event]:
         """Events the node emitted (of `kind`, if given), oldest first."""
@@ -577,10 +611,16 @@ class SimNet:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, action))
 
-    def _send(self, entry: _Attached, data: bytes, dst: Addr) -> Datagram:
-        rec = Datagram(len(self.log) + 1, self._now, entry.name, entry.addr, dst, bytes(data))
+    def _send(
+        self, entry: _Attached, data: bytes, dst: Addr, segment: int | None = None
+    ) -> Datagram:
+        if segment is not None and (segment <= 0 or not data):
+            raise SimError(f"node {entry.name!r}: a GSO buffer of {len(data)} bytes by {segment}")
+        rec = Datagram(
+            len(self.log) + 1, self._now, entry.name, entry.addr, dst, bytes(data), segment=segment
+        )
         self.log.records.append(rec)
-        if len(data) > MAX_UDP_PAYLOAD:
+        if (len(data) if segment is None else segment) > MAX_UDP_PAYLOAD:
             rec.fate = "too_big"
             return rec
         src_host = entry.host
@@ -648,7 +688,13 @@ class SimNet:
             return
         rec.fate = "delivered"
         rec.t_arrived = self._now
-        self._call(entry, "receive_datagram", rec.data, rec.seen_from, self._now)
+        if rec.segment is None:
+            self._call(entry, "receive_datagram", rec.data, rec.seen_from, self._now)
+        elif entry.is_fast:  # one GRO run
+            self._call(entry, "receive_gro", rec.data, rec.segment, rec.seen_from, self._now)
+        else:  # a socket without UDP_GRO reads the datagrams one by one
+            for part in rec.datagrams:
+                self._call(entry, "receive_datagram", part, rec.seen_from, self._now)
 
     # -- driving nodes -----------------------------------------------------------------------------
 
@@ -664,6 +710,10 @@ class SimNet:
         node = entry.node
         for data, addr in node.datagrams_to_send():
             self._send(entry, data, addr)
+        if entry.is_fast:  # as the fast loop flushes: plain datagrams first, then GSO buffers
+            for buf, segment, addr in node.gso_datagrams_to_send():
+                self._send(entry, buf, addr, segment)
+            entry.vnet_frames.extend((self._now, f) for f in node.vnet_frames_to_write())
         if entry.is_edge:
             entry.frames.extend((self._now, f) for f in node.frames_to_write())
         entry.events.extend((self._now, e) for e in node.events())

@@ -15,6 +15,7 @@ from tests.simnet import (
     BROADCAST_MAC,
     ETH_P_ARP,
     ETH_P_IPV6,
+    MAX_UDP_PAYLOAD,
     NatType,
     Probe,
     SimError,
@@ -565,6 +566,116 @@ def test_call_runs_a_node_method_and_sends_its_output() -> None:
     assert net.call("c", "shout", "hey", net.addr("b")) == 3
     net.run_for(1)
     assert [d for _, d, _ in b.received] == [b"hey"]
+
+
+class FastToy(Probe):
+    """A toy fast edge: `gso` queues a UDP_SEGMENT buffer (and a plain datagram before it); a GRO
+    run comes out as one frame behind a virtio_net_hdr, a plain datagram as a plain frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[tuple[float, bytes, int, Addr]] = []
+        self._gso: list[tuple[bytes, int, Addr]] = []
+        self._frames: list[bytes] = []
+        self._vnet: list[bytes] = []
+
+    def gso(self, buf: bytes, segment: int, to: Addr, plain: bytes = b"") -> None:
+        self._gso.append((buf, segment, to))
+        if plain:
+            self._out.append((plain, to))
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        super().receive_datagram(data, addr, now)
+        self._frames.append(data)
+
+    def receive_gro(self, buf: bytes, segment: int, addr: Addr, now: float) -> None:
+        self.runs.append((now, buf, segment, addr))
+        self._vnet.append(bytes(10) + buf)
+
+    def receive_frame(self, frame: bytes, now: float) -> None:
+        pass
+
+    def receive_vnet_frames(self, frames: list[bytes], now: float) -> None:
+        self._vnet.extend(frames)  # straight back out: the "TAP" sees what it wrote
+
+    def gso_datagrams_to_send(self) -> list[tuple[bytes, int, Addr]]:
+        out, self._gso = self._gso, []
+        return out
+
+    def frames_to_write(self) -> list[bytes]:
+        out, self._frames = self._frames, []
+        return out
+
+    def vnet_frames_to_write(self) -> list[bytes]:
+        out, self._vnet = self._vnet, []
+        return out
+
+
+def test_gso_buffers_travel_as_one_record_and_arrive_as_one_gro_run() -> None:
+    net = SimNet(delay=0.05)
+    net.add_nat("nat1", NatType.PORT_RESTRICTED)
+    net.add_host("ha", nat="nat1")
+    net.add_host("hb")
+    net.add_host("hc")
+    a, b, probe = FastToy(), FastToy(), Probe()
+    net.attach("a", a, "ha", 1000)
+    net.attach("b", b, "hb", 2000)
+    net.attach("p", probe, "hc", 3000)
+    buf = b"A" * 10 + b"B" * 10 + b"C" * 4  # two 10-byte datagrams and a shorter last one
+    net.call("a", "gso", buf, 10, net.addr("b"), b"first")
+    net.run_for(0.049)
+    assert b.runs == [] and b.received == []
+    net.run_for(0.1)
+    seen = net.public_addr("a")
+    assert seen is not None and seen[0] == net.nats["nat1"].public_ip
+    # the plain datagram is sent first (as the fast loop flushes), the buffer is one GRO run
+    plain, run = net.log.select(src="a")
+    assert (plain.segment, plain.fate, plain.datagrams) == (None, "delivered", [b"first"])
+    assert (run.segment, run.fate, run.dst, run.seen_from) == (10, "delivered", "b", seen)
+    assert run.datagrams == [b"A" * 10, b"B" * 10, b"C" * 4]
+    assert b.runs == [(pytest.approx(0.05), buf, 10, seen)]
+    assert b.received == [(pytest.approx(0.05), b"first", seen)]
+    # plain and vnet frames stay apart
+    assert net.frames_received("b") == [b"first"]
+    assert net.vnet_frames_received("b") == [bytes(10) + buf]
+    net.send_vnet_frames("a", [b"vnet frame"])
+    assert net.vnet_frames_received("a") == [b"vnet frame"] and net.frames_received("a") == []
+    # a node without receive_gro reads the datagrams one by one, as a socket without UDP_GRO
+    net.call("b", "gso", buf, 10, net.addr("p"))
+    net.run_for(0.1)
+    assert [d for _, d, _ in probe.received] == [b"A" * 10, b"B" * 10, b"C" * 4]
+    assert net.log.records[-1].fate == "delivered"
+
+
+def test_gso_buffers_share_one_fate_and_each_segment_must_fit_a_datagram() -> None:
+    net = SimNet()
+    net.add_host("ha")
+    net.add_host("hb")
+    a, b = FastToy(), FastToy()
+    net.attach("a", a, "ha", 1000)
+    net.attach("b", b, "hb", 2000)
+    to_b = net.addr("b")
+    # a buffer longer than one datagram may hold is fine, a segment that long is not
+    big = bytes(MAX_UDP_PAYLOAD) * 2
+    net.call("a", "gso", big, MAX_UDP_PAYLOAD, to_b)
+    net.call("a", "gso", bytes(MAX_UDP_PAYLOAD + 1), MAX_UDP_PAYLOAD + 1, to_b)
+    net.run_for(1)
+    assert [r.fate for r in net.log] == ["delivered", "too_big"]
+    assert [(len(buf), seg) for _, buf, seg, _ in b.runs] == [(len(big), MAX_UDP_PAYLOAD)]
+    # partitions and loss take the whole buffer: nothing of it arrives
+    net.partition("a", "b")
+    net.call("a", "gso", bytes(30), 10, to_b)
+    net.run_for(1)
+    net.heal()
+    net.set_link("a", "b", loss=1.0)
+    net.call("a", "gso", bytes(30), 10, to_b)
+    net.run_for(1)
+    assert [r.fate for r in net.log][2:] == ["partitioned", "lost"]
+    assert len(b.runs) == 1
+    with pytest.raises(SimError):
+        net.call("a", "gso", b"", 10, to_b)
+    with pytest.raises(SimError):
+        net.call("a", "gso", b"x", 0, to_b)
 
 
 def test_node_sources_are_deterministic() -> None:
