@@ -188,9 +188,8 @@ class Discovery:
         st = self.st
         peer = st.peers.pending.get(mac)
         if peer is None:
-            peer = st.peers.add_pending(mac, sock, now)
+            peer = self._add_pending(mac, sock, now)
             if peer is None:
-                st.drops["table_full"] += 1
                 return
             st.send_register(sock, mac, N2N_REGULAR_REG_COOKIE, now)
             if from_sn:
@@ -202,6 +201,13 @@ class Discovery:
             peer.dev_addr = dev
         if desc is not None:
             peer.desc = desc
+
+    def _add_pending(self, mac: bytes, sock: Addr, now: float) -> Peer | None:
+        """A new pending peer, or None (counted) when the table is full."""
+        peer = self.st.peers.add_pending(mac, sock, now)
+        if peer is None:
+            self.st.drops["table_full"] += 1
+        return peer
 
     def known_sock_changed(
         self, peer: Peer, sock: Addr, dev: DevAddr, desc: str | None, now: float
@@ -216,12 +222,9 @@ class Discovery:
         probe its last direct socket if it had one (pyn2n: that path often still works, and a
         REGISTER_ACK brings it back without the supernode, which may be gone)."""
         st = self.st
-        peer = st.peers.pending.get(mac)
+        peer = st.peers.pending.get(mac) or self._add_pending(mac, sock, now)
         if peer is None:
-            peer = st.peers.add_pending(mac, sock, now)
-            if peer is None:
-                st.drops["table_full"] += 1
-                return
+            return
         last = peer.last_sent_query
         if last is None or now - last > st.interval:
             sn = st.sns.current.addr
