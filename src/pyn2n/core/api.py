@@ -59,6 +59,10 @@ class FastEdgeNode(EdgeNode, Protocol):
 
     def receive_vnet_frames(self, frames: list[bytes], now: float) -> None: ...
 
+    def receive_vnet_frame(self, frame: bytes, now: float) -> None:
+        """One frame of such a TAP: the same as a batch of one, without the batch."""
+        ...
+
     def receive_gro(self, buf: bytes, segment: int, addr: Addr, now: float) -> None: ...
 
     def gso_datagrams_to_send(self) -> list[tuple[bytes, int, Addr]]:
@@ -70,3 +74,8 @@ class FastEdgeNode(EdgeNode, Protocol):
     def vnet_frames_to_write(self) -> list[bytes]: ...
 
     def offload(self) -> Offload: ...
+
+    def fast_outputs(self) -> tuple[list[bytes], list[tuple[bytes, int, Addr]], Offload]:
+        """`vnet_frames_to_write()`, `gso_datagrams_to_send()` and `offload()` in one call: the
+        fast loop's flush, which small frames must not pay three calls for."""
+        ...

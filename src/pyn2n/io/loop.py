@@ -1,8 +1,8 @@
 """The event loops that bind one sans-IO node (core/api.py) to its UDP socket and TAP device.
 
 One thread, one `select.epoll` (used directly: the `selectors` wrapper's bookkeeping per wake-up
-showed in profiles), non-blocking fds drained up to `batch` items per wake-up, then the node's
-outputs flushed (frames to the TAP first, then datagrams). Stock asyncio datagram transports are
+showed in profiles), non-blocking fds read one item per wake-up, or drained up to `batch` items while
+busy (`BUSY`), then the node's outputs flushed (frames to the TAP first, then datagrams). Stock asyncio datagram transports are
 3x slower here (docs/runtime-facts.md), so the data path never goes through asyncio.
 
 The caller says which node it binds, and the loop calls only what `core/api.py` declares for it:
@@ -31,6 +31,12 @@ from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import UdpSocket
 
 BATCH = 64
+# A descriptor woken again within this many seconds of its last wake-up is busy: its next wakes
+# drain it up to BATCH items (until a drain finds a single one). Otherwise a wake-up reads one
+# item: a lone frame (a ping, a request) then costs one read, not a second one ending in EAGAIN
+# (an exception in Python: about as much as the read itself), and a level-triggered epoll wakes
+# the loop again at once if more were waiting.
+BUSY = 50e-6
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -242,7 +248,7 @@ def _node_flush(node: Node, udp: UdpSocket, on_event: OnEvent | None) -> Callabl
                 send_failed(failed)
         # Drained even without a listener so the node's queue cannot grow.
         pending = events()
-        if on_event is not None:
+        if pending and on_event is not None:
             for event in pending:
                 on_event(event)
 
@@ -272,7 +278,7 @@ def _edge_flush(
             if failed:
                 send_failed(failed)
         pending = events()
-        if on_event is not None:
+        if pending and on_event is not None:
             for event in pending:
                 on_event(event)
 
@@ -286,40 +292,40 @@ def _fast_flush(
     on_event: OnEvent | None,
 ) -> Callable[[], None]:
     frames_to_write = node.frames_to_write
-    vnet_frames_to_write = node.vnet_frames_to_write
+    fast_outputs = node.fast_outputs
     write_batch = tap.write_batch
     write_vnet_batch = tap.write_vnet_batch
     datagrams_to_send = node.datagrams_to_send
-    gso_to_send = node.gso_datagrams_to_send
     send_batch = udp.send_batch
     send_gso = udp.send_gso
     send_failed = node.send_failed
-    offload = node.offload
     events = node.events
-    applied = [Offload(tso=False, gro=False)]  # in force on the TAP and the socket
+    applied = Offload(tso=False, gro=False)  # in force on the TAP and the socket
 
     def flush() -> None:
-        """As the edge's flush, plus GSO sends and the offloads the node asks for."""
+        """As the edge's flush, plus frames behind their virtio header, GSO sends and the
+        offloads the node asks for (all three from one `fast_outputs` call)."""
+        nonlocal applied
         frames = frames_to_write()
         if frames:
             write_batch(frames)
-        vnet_frames = vnet_frames_to_write()
+        vnet_frames, gso, want = fast_outputs()
         if vnet_frames:
             write_vnet_batch(vnet_frames)
-        failed = 0
         datagrams = datagrams_to_send()
-        if datagrams:
-            failed = send_batch(datagrams)
-        for buf, segment, addr in gso_to_send():
-            failed += send_gso(buf, segment, addr)
+        failed = send_batch(datagrams) if datagrams else 0
+        if gso:
+            for buf, segment, addr in gso:
+                failed += send_gso(buf, segment, addr)
         if failed:
             send_failed(failed)
-        want = offload()
-        if want != applied[0]:
-            _apply_offload(tap, udp, applied[0], want)
-            applied[0] = want
+        # the node answers with one of four constant objects: an identity test suffices
+        if want is not applied:
+            if want != applied:
+                _apply_offload(tap, udp, applied, want)
+            applied = want
         pending = events()
-        if on_event is not None:
+        if pending and on_event is not None:
             for event in pending:
                 on_event(event)
 
@@ -330,12 +336,27 @@ def _udp_reader(
     node: Node, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
 ) -> Callable[[], None]:
     recv_batch = udp.recv_batch
+    recv_one = udp.recv_one
     receive_datagram = node.receive_datagram
+    busy = False
+    last = float("-inf")
 
     def on_udp() -> None:
+        # One read per wake unless the socket is busy (see `BUSY`): a lone datagram pays no
+        # second recvfrom that only ends in EAGAIN.
+        nonlocal busy, last
         now = clock()
-        for data, addr in recv_batch(batch):
-            receive_datagram(data, addr, now)
+        if busy:
+            got = recv_batch(batch)
+            for data, addr in got:
+                receive_datagram(data, addr, now)
+            busy = len(got) > 1
+        else:
+            one = recv_one()
+            if one is not None:
+                receive_datagram(one[0], one[1], now)
+            busy = now - last < BUSY
+        last = now
         flush()
 
     return on_udp
@@ -345,11 +366,15 @@ def _gro_udp_reader(
     node: FastEdgeNode, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
 ) -> Callable[[], None]:
     recv_batch = udp.recv_batch
+    recv_one = udp.recv_one
     recv_gro_batch = udp.recv_gro_batch
     receive_datagram = node.receive_datagram
     receive_gro = node.receive_gro
+    busy = False
+    last = float("-inf")
 
     def on_udp_fast() -> None:
+        nonlocal busy, last
         now = clock()
         if udp.gro_reading:
             for data, segment, addr in recv_gro_batch(batch):
@@ -357,9 +382,17 @@ def _gro_udp_reader(
                     receive_gro(data, segment, addr, now)
                 else:
                     receive_datagram(data, addr, now)
-        else:
-            for data, addr in recv_batch(batch):
+        elif busy:
+            got = recv_batch(batch)
+            for data, addr in got:
                 receive_datagram(data, addr, now)
+            busy = len(got) > 1
+        else:
+            one = recv_one()
+            if one is not None:
+                receive_datagram(one[0], one[1], now)
+            busy = now - last < BUSY
+        last = now
         flush()
 
     return on_udp_fast
@@ -369,12 +402,25 @@ def _tap_reader(
     node: EdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
 ) -> Callable[[], None]:
     read_batch = tap.read_batch
+    read = tap.read
     receive_frame = node.receive_frame
+    busy = False
+    last = float("-inf")
 
     def on_tap() -> None:
+        nonlocal busy, last
         now = clock()
-        for frame in read_batch(batch):
-            receive_frame(frame, now)
+        if busy:
+            frames = read_batch(batch)
+            for frame in frames:
+                receive_frame(frame, now)
+            busy = len(frames) > 1
+        else:
+            one = read()
+            if one is not None:
+                receive_frame(one, now)
+            busy = now - last < BUSY
+        last = now
         flush()
 
     return on_tap
@@ -384,10 +430,25 @@ def _vnet_tap_reader(
     node: FastEdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
 ) -> Callable[[], None]:
     read_batch = tap.read_batch
+    read = tap.read
     receive_vnet_frames = node.receive_vnet_frames
+    receive_vnet_frame = node.receive_vnet_frame
+    busy = False
+    last = float("-inf")
 
     def on_vnet_tap() -> None:
-        receive_vnet_frames(read_batch(batch), clock())
+        nonlocal busy, last
+        now = clock()
+        if busy:
+            frames = read_batch(batch)
+            receive_vnet_frames(frames, now)
+            busy = len(frames) > 1
+        else:
+            one = read()
+            if one is not None:
+                receive_vnet_frame(one, now)
+            busy = now - last < BUSY
+        last = now
         flush()
 
     return on_vnet_tap

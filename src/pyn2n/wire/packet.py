@@ -3,7 +3,8 @@
 Layout: `03 | ttl | flags u16 (pc 3) | community 20 | srcMac 6 | dstMac 6 | [sock 8/20] |
 compression u8 | transform u8 | payload…` — 38 bytes of header without a sock.
 These functions agree with the generic `encode`/`decode` (tests check it) but skip the dataclasses:
-one precompiled struct per direction and a community that the caller pads once (`pad_community`).
+one precompiled struct per direction and a community that the caller pads once (`pad_community`);
+`packet_header` is the fixed part an edge keeps per destination.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import struct
 
 from pyn2n.constants import (
     MSG_TYPE_PACKET,
+    N2N_COMPRESSION_ID_NONE,
     N2N_DEFAULT_TTL,
     N2N_FLAGS_BITS_MASK,
     N2N_FLAGS_SOCKET,
@@ -78,6 +80,17 @@ def encode_packet(
         )
     except struct.error as exc:
         raise ValueError(f"PACKET field out of range ({exc})") from exc
+
+
+def packet_header(
+    community20: bytes, src_mac: bytes, dst_mac: bytes, transform: int, ttl: int = N2N_DEFAULT_TTL
+) -> bytes:
+    """The 38 bytes in front of the payload of a PACKET without a sock and without compression:
+    `packet_header(...) + payload == encode_packet(..., N2N_COMPRESSION_ID_NONE, transform,
+    payload)`. The sender builds it once per destination (nothing in it changes per frame)."""
+    return encode_packet(
+        community20, src_mac, dst_mac, N2N_COMPRESSION_ID_NONE, transform, b"", ttl
+    )
 
 
 def decode_packet_header(

@@ -23,7 +23,7 @@ from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, i
 from pyn2n.core.peers import NO_SOCK
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
 from pyn2n.transforms import Compression, TransformError, make_compression, make_transform
-from pyn2n.wire.packet import decode_packet_header, encode_packet
+from pyn2n.wire.packet import decode_packet_header, encode_packet, packet_header
 from pyn2n.wire.vnet import frame_segments, to_plain_frames
 
 
@@ -66,6 +66,11 @@ class DataPath:
         self.rx_sup_broadcast = 0
         self.last_p2p: float | None = None
         self.frames: list[bytes] = []  # to the TAP (drained by `Edge.frames_to_write`)
+        # set where a frame reaches discovery (which may move a deadline): `Edge.get_timer`
+        # recomputes only then, after timers, and after control messages
+        self.timers_moved = True
+        # PACKET headers by destination MAC (no compression): all but the payload is fixed
+        self._headers: dict[bytes, bytes] = {}
 
     def purge_hosts(self, now: float) -> None:
         if self.routing and now >= self.next_purge_hosts:
@@ -153,17 +158,15 @@ class DataPath:
                 return
         elif not group:
             dst = self.hosts.edge_for(dst)
-        comp = N2N_COMPRESSION_ID_NONE
-        data = frame
         compression = self.compression
-        if compression is not None:
-            packed = compression.compress(frame)
-            if packed is not None:
-                comp = compression.id
-                data = packed
-        pkt = encode_packet(
-            self.community20, self.mac, dst, comp, self.tid, self.transform.encode(data)
-        )
+        if compression is not None and (packed := compression.compress(frame)) is not None:
+            payload = self.transform.encode(packed)
+            pkt = encode_packet(self.community20, self.mac, dst, compression.id, self.tid, payload)
+        else:
+            head = self._headers.get(dst)
+            if head is None:
+                head = self._header(dst)
+            pkt = head + self.transform.encode(frame)
         if self.secure is not None:
             pkt = self.secure.seal(pkt)
         self.transop_tx += 1
@@ -188,7 +191,16 @@ class DataPath:
             stale_sock = NO_SOCK
         self.tx_sup += 1
         out.append((pkt, self.sns.current.addr))
+        self.timers_moved = True
         self.disc.query_peer(dst, now, stale_sock)
+
+    def _header(self, dst: bytes) -> bytes:
+        """The PACKET header to `dst` without compression, built once per destination."""
+        headers = self._headers
+        if len(headers) >= 1024:  # bound: MACs come from the TAP
+            headers.clear()
+        head = headers[dst] = packet_header(self.community20, self.mac, dst, self.tid)
+        return head
 
     def _send_group(self, pkt: bytes, now: float) -> None:
         """Broadcast and multicast: one PACKET to the supernode, or to every known peer."""
@@ -233,12 +245,14 @@ class DataPath:
             peers.pending.pop(src, None)
             peer = peers.known.get(src)
             if peer is None:
+                self.timers_moved = True
                 self.disc.unknown_sender(False, src, None, None, addr, now)
             else:
                 peer.last_p2p = now
                 if peer.sock == addr:
                     peer.last_seen = now
                 elif now - peer.last_seen >= 1.0 or peer.last_cookie < N2N_REGULAR_REG_COOKIE:
+                    self.timers_moved = True
                     self.disc.known_sock_changed(peer, addr, None, None, now)
             self.rx_p2p += 1
             self.last_p2p = now
@@ -262,6 +276,7 @@ class DataPath:
         """n2n check_peer_registration_needed + counters, for a PACKET the supernode relayed."""
         peer = self.peers.known.get(src)
         if peer is None:
+            self.timers_moved = True
             self.disc.unknown_sender(True, src, None, None, orig, now)
         elif peer.sock == orig:
             peer.last_seen = now

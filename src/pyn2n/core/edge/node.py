@@ -9,7 +9,6 @@ docs/n2n-differences-edge.md."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
 from pyn2n.constants import MSG_TYPE_PACKET
 from pyn2n.core.api import Addr, FastEdgeNode, Offload
@@ -74,6 +73,7 @@ class Edge:
             st.fast.ip4 = st.ip4
         self._fast = st.fast
         self._secure = st.secure
+        self._deadline: float | None = None  # get_timer's answer until something moves it
 
     # -- read-only views of the collaborators' state (tests, management, the CLI) ------------
 
@@ -125,6 +125,7 @@ class Edge:
             if len(data) > 3 and data[3] & 0x1F == MSG_TYPE_PACKET:
                 self._rx_packet(data, addr, now, stamp)
             else:
+                self.data.timers_moved = True
                 self._rx_control(data, addr, now, stamp)
         except WireError:
             self.drops["decode"] += 1
@@ -145,10 +146,21 @@ class Edge:
         """Leaving: tell the current supernode (UNREGISTER_SUPER), as n2n does on exit."""
         self.reg.send_unregister_super()
         self.keep_running = False
+        self.data.timers_moved = True
 
     # -- contract: timers ---------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
+        """The next deadline, recomputed only after timers, control messages and frames that
+        reached discovery (`DataPath.timers_moved`): a data frame moves no deadline."""
+        data = self.data
+        if not data.timers_moved:
+            return self._deadline
+        data.timers_moved = False
+        self._deadline = t = self._next_deadline()
+        return t
+
+    def _next_deadline(self) -> float | None:
         reg = self.reg
         if reg.phase is not Phase.RUN:
             return reg.boot_deadline
@@ -165,6 +177,7 @@ class Edge:
 
     def handle_timer(self, now: float) -> None:
         reg = self.reg
+        self.data.timers_moved = True
         if reg.phase is not Phase.RUN:
             reg.bootstrap_timer(now)
             return
@@ -177,47 +190,85 @@ class Edge:
 
     # -- contract: outputs --------------------------------------------------------------------
 
+    # The drains hand back the queue and leave a new one, or the queue itself while it is empty
+    # (no list made per wake-up for nothing; the drivers only read what they get).
+
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
-        out, self.st.out = self.st.out, []
+        st = self.st
+        out = st.out
+        if out:
+            st.out = []
         return out
 
     def frames_to_write(self) -> list[bytes]:
         data = self.data
-        out, data.frames = data.frames, []
+        out = data.frames
+        if out:
+            data.frames = []
         return out
 
     def events(self) -> list[Event]:
-        out, self.st.events = self.st.events, []
+        st = self.st
+        out = st.events
+        if out:
+            st.events = []
         return out
 
     def gso_datagrams_to_send(self) -> list[tuple[bytes, int, Addr]]:
         """(buffer, segment size, addr): datagrams of `segment size` bytes back to back, for one
         UDP_SEGMENT send each (the last datagram may be shorter)."""
         fast = self._fast
-        if fast is None or not fast.gso_out:
-            return []
-        out, fast.gso_out = fast.gso_out, []
-        return cast(list[tuple[bytes, int, Addr]], out)
+        if fast is None:
+            return _NO_GSO
+        out = fast.gso_out
+        if out:
+            fast.gso_out = []
+        # (no typing.cast here: `list[tuple[...]]` would build alias objects on every call)
+        return out  # type: ignore[return-value]
 
     def vnet_frames_to_write(self) -> list[bytes]:
         """Frames from fast-path peers, each behind its virtio_net_hdr (for a IFF_VNET_HDR TAP)."""
         fast = self._fast
-        if fast is None or not fast.frames:
-            return []
-        out, fast.frames = fast.frames, []
+        if fast is None:
+            return _NO_FRAMES
+        out = fast.frames
+        if out:
+            fast.frames = []
         return out
+
+    def fast_outputs(self) -> tuple[list[bytes], list[tuple[bytes, int, Addr]], Offload]:
+        """The three above in one call (one constant answer while the fast path has nothing)."""
+        fast = self._fast
+        if fast is None:
+            return _FAST_IDLE
+        frames = fast.frames
+        gso = fast.gso_out
+        if not (frames or gso or fast.bulk or fast.gro):
+            return _FAST_IDLE
+        if frames:
+            fast.frames = []
+        if gso:
+            fast.gso_out = []
+        want = _OFFLOADS[fast.offload][fast.gro] if fast.bulk or fast.gro else _NO_OFFLOAD
+        return frames, gso, want  # type: ignore[return-value]
 
     def offload(self) -> Offload:
         """The offloads the fast path wants now (none without it); asked after every flush, so
         the four answers are made once."""
         fast = self._fast
-        return _OFFLOADS[0][0] if fast is None else _OFFLOADS[fast.offload][fast.gro]
+        if fast is None or not (fast.bulk or fast.gro):  # (idle, or small frames only)
+            return _NO_OFFLOAD
+        return _OFFLOADS[fast.offload][fast.gro]
 
 
+_NO_GSO: list[tuple[bytes, int, Addr]] = []  # (never appended to)
+_NO_FRAMES: list[bytes] = []
 _OFFLOADS = (
     (Offload(False, False), Offload(False, True)),
     (Offload(True, False), Offload(True, True)),
 )
+_NO_OFFLOAD = _OFFLOADS[0][0]
+_FAST_IDLE = (_NO_FRAMES, _NO_GSO, _NO_OFFLOAD)
 
 
 def _contract(edge: Edge) -> FastEdgeNode:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pyn2n.core.api import Addr
 from pyn2n.core.fastpath.framing import (
     CONTROL,
+    DGRAM,
     FAST_MAGIC,
     KIND_CONTROL,
     KIND_DATA,
@@ -53,7 +54,17 @@ class Sender(OffloadPolicy):
         if hosts is None and foreign_source(data, 10, self.ip4):
             self.drops["tap_routed"] += 1  # only our own IPv4 traffic leaves (n2n without -r)
             return True
-        self._seal_out(sess, KIND_DATA, data, now)
+        if sess.tx_aead is None and len(data) <= self._frag:
+            # a small frame without an AEAD (a ping): `_seal_out`'s first case, inlined
+            pn = sess.tx_pn
+            sess.tx_pn = pn + 1
+            sess.last_tx = now
+            sess.pkts_sent += 1
+            sess.frags_sent += 1
+            dgram = DGRAM.pack(FAST_MAGIC, KIND_DATA, sess.tx_conn, pn, 0, 1) + data
+            self._send_datagram(dgram, sess.addr)
+        else:
+            self._seal_out(sess, KIND_DATA, data, now)
         self.tx_packets += frame_segments(data) if data[1] else 1
         if not self.bulk and self.tx_packets - self._tx_mark >= BULK_FRAMES:
             self.bulk = True  # a flow: super-frames from now on
@@ -71,6 +82,16 @@ class Sender(OffloadPolicy):
     def _seal_out(self, sess: Session, kind: int, plain: bytes, now: float) -> None:
         pn = sess.tx_pn
         sess.tx_pn = pn + 1
+        if sess.tx_aead is None and 0 < len(plain) <= self._frag:
+            # the usual small frame without an AEAD: one datagram, its header in one pack
+            # (the bytes of `prefix + b"\x00\x01" + sealed` below)
+            sess.last_tx = now
+            sess.pkts_sent += 1
+            sess.frags_sent += 1
+            self._send_datagram(
+                DGRAM.pack(FAST_MAGIC, kind, sess.tx_conn, pn, 0, 1) + plain, sess.addr
+            )
+            return
         prefix = PREFIX.pack(FAST_MAGIC, kind, sess.tx_conn, pn)
         aead = sess.tx_aead
         sealed = plain if aead is None else aead.encrypt(NONCE_PAD + prefix[6:], plain, prefix)
