@@ -10,7 +10,8 @@ The caller says which node it binds, and the loop calls only what `core/api.py` 
 `FastEdgeLoop` a `FastEdgeNode` on a TAP opened with `vnet_hdr=True`, whose frames keep their
 virtio header; after each flush it applies the offloads the node asks for (`node.offload()`:
 TSO/checksum offloads on the TAP, UDP_GRO on the socket). Datagrams the kernel refused are
-reported with `node.send_failed(count)` after the flush that met them.
+reported with `node.send_failed(count)` after the flush that met them. What one small frame
+costs here, stage by stage: docs/performance.md.
 """
 
 from __future__ import annotations
