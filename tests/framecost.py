@@ -13,6 +13,7 @@ they would.
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \\
         --dump-before=getppid --callgrind-out-file=cg.%p python -m tests.framecost [--fast]
     python -m tests.framecost [--fast] --parse cg.PID   # instructions per stage
+    python -m tests.framecost [--fast] --gaps --n 200   # round trip after sleeping/spinning
 
 Instruction counts are load-independent (user space only: syscalls count their libc and Python
 side, not the kernel's); the µs are not (the machine's cores are shared).
@@ -384,13 +385,45 @@ def parse(prefix: str, n: int, fast: bool) -> None:
         print(f"{per - overhead:10.0f} instr  {name}")
 
 
+def gaps(fast: bool, n: int) -> None:
+    """The round trip's wall time back to back, and after the process slept or spun a while:
+    what an idle ping (one every 10 ms) meets is the slow, cache-cold case."""
+    p = Pieces(fast)
+    for _ in range(50):
+        p.round_trip()
+
+    def median_rt(gap: float, spin: bool) -> float:
+        out = []
+        for _ in range(n):
+            if spin:
+                end = time.perf_counter() + gap
+                while time.perf_counter() < end:
+                    pass
+            elif gap:
+                time.sleep(gap)
+            t0 = time.perf_counter_ns()
+            p.round_trip()
+            out.append(time.perf_counter_ns() - t0)
+        out.sort()
+        return out[len(out) // 2] / 1000
+
+    print(f"back to back         p50 {median_rt(0, False):7.1f} µs")
+    for gap in (0.0001, 0.001, 0.01):
+        print(f"after {gap * 1000:5.1f} ms sleep  p50 {median_rt(gap, False):7.1f} µs")
+    for gap in (0.001, 0.01):
+        print(f"after {gap * 1000:5.1f} ms spin   p50 {median_rt(gap, True):7.1f} µs")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--fast", action="store_true")
     p.add_argument("--n", type=int, default=400)
     p.add_argument("--parse")
+    p.add_argument("--gaps", action="store_true", help="round trips after sleeping or spinning")
     args = p.parse_args(argv)
-    if args.parse:
+    if args.gaps:
+        gaps(args.fast, args.n)
+    elif args.parse:
         parse(args.parse, args.n, args.fast)
     else:
         run(args.fast, args.n)
