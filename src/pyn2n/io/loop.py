@@ -8,8 +8,8 @@ busy (`BUSY`), then the node's outputs flushed (frames to the TAP first, then da
 The caller says which node it binds, and the loop calls only what `core/api.py` declares for it:
 `EventLoop` a `Node` without a TAP (a supernode), `EdgeLoop` an `EdgeNode` on a plain TAP,
 `FastEdgeLoop` a `FastEdgeNode` on a TAP opened with `vnet_hdr=True`, whose frames keep their
-virtio header; after each flush it applies the offloads the node asks for (`node.offload()`:
-TSO/checksum offloads on the TAP, UDP_GRO on the socket). Datagrams the kernel refused are
+virtio header; its flush takes those frames, the GSO buffers and the offloads the node asks
+for (TSO/checksum offloads on the TAP, UDP_GRO on the socket) from one `node.fast_outputs()`. Datagrams the kernel refused are
 reported with `node.send_failed(count)` after the flush that met them. What one small frame
 costs here, stage by stage: docs/performance.md.
 """

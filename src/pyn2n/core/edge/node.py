@@ -253,8 +253,8 @@ class Edge:
         return frames, gso, want  # type: ignore[return-value]
 
     def offload(self) -> Offload:
-        """The offloads the fast path wants now (none without it); asked after every flush, so
-        the four answers are made once."""
+        """The offloads the fast path wants now (none without it): one of four answers made
+        once (the fast loop asks `fast_outputs`, after every flush)."""
         fast = self._fast
         if fast is None or not (fast.bulk or fast.gro):  # (idle, or small frames only)
             return _NO_OFFLOAD
