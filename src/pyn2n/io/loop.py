@@ -32,11 +32,12 @@ from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import UdpSocket
 
 BATCH = 64
-# A descriptor woken again within this many seconds of its last wake-up is busy: its next wakes
-# drain it up to BATCH items (until a drain finds a single one). Otherwise a wake-up reads one
-# item: a lone frame (a ping, a request) then costs one read, not a second one ending in EAGAIN
-# (an exception in Python: about as much as the read itself), and a level-triggered epoll wakes
-# the loop again at once if more were waiting.
+# A descriptor woken again within this many seconds of the end of its last wake-up is busy: its
+# next wakes drain it up to BATCH items (until a drain finds a single one). Otherwise a wake-up
+# reads one item: a lone frame (a ping, a request) then costs one read, not a second one ending
+# in EAGAIN (an exception in Python: about as much as the read itself), and a level-triggered
+# epoll wakes the loop again at once if more were waiting. (Measured from the end, so that a
+# slow wake-up under a flood does not pass for a pause.)
 BUSY = 50e-6
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -357,8 +358,8 @@ def _udp_reader(
             if one is not None:
                 receive_datagram(one[0], one[1], now)
             busy = now - last < BUSY
-        last = now
         flush()
+        last = clock()
 
     return on_udp
 
@@ -393,8 +394,8 @@ def _gro_udp_reader(
             if one is not None:
                 receive_datagram(one[0], one[1], now)
             busy = now - last < BUSY
-        last = now
         flush()
+        last = clock()
 
     return on_udp_fast
 
@@ -421,8 +422,8 @@ def _tap_reader(
             if one is not None:
                 receive_frame(one, now)
             busy = now - last < BUSY
-        last = now
         flush()
+        last = clock()
 
     return on_tap
 
@@ -449,7 +450,7 @@ def _vnet_tap_reader(
             if one is not None:
                 receive_vnet_frame(one, now)
             busy = now - last < BUSY
-        last = now
         flush()
+        last = clock()
 
     return on_vnet_tap
