@@ -111,7 +111,7 @@ def _main(argv: list[str]) -> int:
             hup["pending"] = False
             log.info("registrations:\n%s", views.registrations_text(time.monotonic()))
 
-    runtime.loop.on_wake = dump_if_asked
+    runtime.add_wake_hook(dump_if_asked)
     signal.signal(signal.SIGHUP, on_hup)
     return runtime.run()
 
