@@ -155,3 +155,9 @@ def test_info_on_a_supernode_lists_its_methods(supernode_port: int) -> None:
     assert code == 1
     assert err.startswith(f"error: the supernode on port {supernode_port} has no method 'info'")
     assert "reload_communities" in err and "edges" in err
+
+
+def test_mistyped_method_gets_a_suggestion(supernode_port: int) -> None:
+    code, _, err = run_ctl("-t", str(supernode_port), "edgs")
+    assert code == 1
+    assert f"on port {supernode_port} has no method 'edgs' (did you mean edges?); it has:" in err

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyn2n import constants as C
-from pyn2n.cli.common import Parser, UsageError, run_main
+from pyn2n.cli.common import Parser, UsageError, did_you_mean, run_main
 
 
 class CtlError(Exception):
@@ -242,9 +242,11 @@ def explain(error: dict[str, Any], method: str, port: int, host: str, timeout: f
             names = [str(r["cmd"]) for r in request("help", port=port, host=host, timeout=timeout)]
         except CtlError:
             names = []
-        role = "supernode" if "reload_communities" in names and "info" not in names else "node"
+        role = "edge" if "info" in names else "supernode" if names else "node"
         has = f"; it has: {', '.join(names)}" if names else ""
-        return f"the {role} on port {port} has no method {method!r}{has}"
+        close = did_you_mean(method, names).removeprefix("; ")
+        hint = f" ({close})" if close else ""
+        return f"the {role} on port {port} has no method {method!r}{hint}{has}"
     return f"{method}: {ERROR_HINTS.get(word, word)}"
 
 
