@@ -211,7 +211,7 @@ def watch_runtime(
             log.info("-l %s:%d resolved to %s:%d; supernode added", host, port, *addr)
 
     runtime.add_wake_hook(add_resolved)
-    resolver.start()
+    runtime.add_thread(resolver)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from pyn2n.cli.common import UsageError
-from pyn2n.cli.watch import Ticker
+from pyn2n.cli.watch import Background, Ticker
 from pyn2n.core.api import FastEdgeNode, Node
 from pyn2n.core.events import Event, PeerEvent
 from pyn2n.io.loop import EdgeLoop, EventLoop, FastEdgeLoop
@@ -81,14 +81,19 @@ class Runtime:
         self._loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
         self._wake_hooks: list[Callable[[], None]] = []
         self._loop.on_wake = self._on_wake
-        self._ticker: Ticker | None = None
+        self._threads: list[Background] = []
 
     def add_wake_hook(self, hook: Callable[[], None], *, tick: bool = False) -> None:
         """Run `hook()` in the loop after each wake-up (a signal, another thread); `tick`: wake
         the loop every second too (`cli/watch.py`)."""
         self._wake_hooks.append(hook)
-        if tick and self._ticker is None:
-            self._ticker = Ticker(self._loop.wake)
+        if tick and not any(isinstance(t, Ticker) for t in self._threads):
+            self._threads.append(Ticker(self._loop.wake))
+
+    def add_thread(self, thread: Background) -> None:
+        """A helper thread (it may call `loop.wake()`): started by `run()`, stopped before the
+        loop's wake-up pipe is closed."""
+        self._threads.append(thread)
 
     def _on_wake(self) -> None:
         for hook in self._wake_hooks:
@@ -123,13 +128,15 @@ class Runtime:
                 self.mgmt_sock.sendto(data, addr)
 
     def run(self) -> int:
-        if self._ticker is not None:
-            self._ticker.start()
+        for thread in self._threads:
+            thread.start()
         try:
             self._loop.run()
         finally:
-            if self._ticker is not None:
-                self._ticker.stop()
+            for thread in self._threads:
+                thread.stop()
+            for thread in self._threads:
+                thread.join(1.0)
             self.log.info("stopping")
             self.node.shutdown(time.monotonic())  # an edge's UNREGISTER_SUPER
             self._loop.flush()

@@ -30,6 +30,16 @@ class Views(Protocol):
     def mgmt_timestamps(self, now: float) -> list[dict[str, Any]]: ...
 
 
+class Background(Protocol):
+    """A helper thread of the runtime (`Runtime.add_thread`)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
 class Ticker(threading.Thread):
     """Calls `wake()` every `interval` seconds until `stop()`; the loop then runs its hooks."""
 
@@ -82,7 +92,7 @@ class Resolver(threading.Thread):
     def try_all(self) -> None:
         for name in list(self.pending):
             addr, _why = self._resolve(*name)
-            if addr is not None:
+            if addr is not None and not self._stopped.is_set():
                 self.pending.remove(name)
                 self.resolved.put((name, addr))
                 self._wake()
