@@ -61,6 +61,7 @@ def test_ages_dashes_and_iso_times() -> None:
     assert cell("last_seen_age", 1.25, NOW) == "1.2 s ago"
     assert cell("start_time", NOW, NOW).startswith(("2027-01-15", "2027-01-14"))
     assert cell("count", 0, NOW) == "0"
+    assert cell("uptime", 7300, NOW) == "2 h" and cell("uptime", 0, NOW) == "-"
 
 
 def test_table_fits_80_columns_without_ellipsis() -> None:

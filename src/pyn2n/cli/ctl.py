@@ -131,6 +131,8 @@ def cell(column: str, value: Any, now: float) -> str:
             return age_text(now - value)
         if column.endswith("_age"):
             return age_text(float(value))
+        if column == "uptime":  # seconds the supernode has been up
+            return age_text(float(value)).removesuffix(" ago") if value else "-"
     return str(value)
 
 
