@@ -276,12 +276,16 @@ def _main(argv: list[str]) -> int:
     )
     p.add_argument("-w", "--write", action="store_true", help="send a write request")
     p.add_argument("-s", "--subscribe", action="store_true", help="follow a topic's events")
-    p.add_argument("--json", action="store_true", help="print rows as JSON")
-    p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print rows as JSON (otherwise a table on a terminal, tab-separated text in a pipe)",
+    )
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the answer")
     p.add_argument(
         "method",
-        help="edges, supernodes, peers, info, packetstats, timestamps, "
-        "communities, drops, verbose, stop, help …",
+        help="edges, supernodes, peers, info (edge), packetstats, timestamps, communities, "
+        "drops, verbose, stop, reload_communities (supernode), help: the node's list",
     )
     p.add_argument("args", nargs="*")
     ns = p.parse_args(argv)
