@@ -86,6 +86,7 @@ class Demo:
         self.first = [e for e in lab.edges if e != self.late]
         report.log_dir = self.ov.log_dir
         self.silent_since = 0.0
+        self.on_silenced: list[str] = []  # the edges that used the supernode when it went silent
 
     @property
     def late(self) -> str:
@@ -210,6 +211,7 @@ class Demo:
     def silent(self) -> str:
         """The supernode's host goes silent as a dead cloud instance does: the router drops
         every datagram to and from it, nobody answers, not even with ICMP."""
+        self.on_silenced = [e for e in self.first if self.ov.current_supernode(e) == SUPERNODE]
         for host in self._silenced():
             self.lab.block(SUPERNODE, host)
         self.silent_since = t0 = time.monotonic()
@@ -237,10 +239,13 @@ class Demo:
         for edge in self.first:
             self.ov.wait_current(edge, STANDBY, timeout=FAILOVER_TIMEOUT)
         took = self.report.failover["silent"] = time.monotonic() - self.silent_since
+        moved = self.on_silenced
+        already = [e for e in self.first if e not in moved]
+        note = f"; {' '.join(already)} used {STANDBY} already" if already else ""
         return (
-            f"{' '.join(self.first)} use {STANDBY} ({self.lab.supernode_endpoint(STANDBY)}) "
-            f"{took:.1f} s after {SUPERNODE} went silent (REGISTER_SUPER every 20 s, -i; then "
-            "three unanswered tries 2 s apart)"
+            f"{' '.join(moved) or 'no edge'} moved to {STANDBY} "
+            f"({self.lab.supernode_endpoint(STANDBY)}) {took:.1f} s after {SUPERNODE} went "
+            f"silent (REGISTER_SUPER every 20 s, -i; then three unanswered tries 2 s apart){note}"
         )
 
     def failover_icmp(self) -> str:
@@ -253,7 +258,7 @@ class Demo:
         took = self.report.failover["icmp"] = time.monotonic() - t0
         return (
             f"{SUPERNODE} reachable again, {STANDBY} killed (exit {code}; its host answers ICMP "
-            f"port unreachable): {' '.join(self.first)} use {SUPERNODE} {took:.1f} s later"
+            f"port unreachable): {' '.join(self.first)} moved to {SUPERNODE} {took:.1f} s later"
         )
 
     def join(self) -> str:
