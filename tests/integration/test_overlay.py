@@ -1,6 +1,6 @@
 """pyn2n as real processes on lab clouds: what the demo shows (mesh, direct paths, multicast over
-the overlay but not the underlay, a supernode crash, failover, a late edge joining through the
-standby), hole punching through NAT, relaying when the direct path is blocked, and `pyn2n lab
+the overlay but not the underlay, a silent supernode, failover measured in the silent and the
+ICMP case, a late edge joining through the remaining supernode), hole punching through NAT, relaying when the direct path is blocked, and `pyn2n lab
 up|status|down` with the overlay."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_demo_claims_hold(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     out = io.StringIO()
     report = run_on(lab, Console(file=out, width=120), log_dir=tmp_path)
     failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
-    assert report.ok and len(report.checks) == 7, f"{failed}\n{out.getvalue()}"
+    assert report.ok and len(report.checks) == 8, f"{failed}\n{out.getvalue()}"
 
     # the raw numbers behind the demo's checks
     sender, *overlay_rx = report.mcast["overlay"]
@@ -43,9 +43,15 @@ def test_demo_claims_hold(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     assert {r["node"]: r["received"] for r in underlay_rx} == {"e2": 0, "e3": 0, "r": MCAST_COUNT}
     assert len(report.crash_pings) == 6
     assert all(n == CRASH_PINGS for n in report.crash_pings.values()), report.crash_pings
-    # the supernode really is gone and the late edge sits on the standby
-    assert not pids_in([lab.ns("sn")])
-    assert "e4 started now, registered at sn2" in out.getvalue()
+    # failover is shown with its measured time, the silent case and the ICMP case apart (#12)
+    silent, icmp = report.failover["silent"], report.failover["icmp"]
+    assert 0 < silent < 45 and 0 < icmp < 45, report.failover
+    text = " ".join(out.getvalue().split())  # rich wraps long lines
+    assert f"{silent:.1f} s after sn went silent" in text and "no ICMP" in text
+    assert f"ICMP port unreachable): e1 e2 e3 moved to sn {icmp:.1f} s later" in text
+    # the standby really is gone and the late edge sits on the supernode
+    assert not pids_in([lab.ns("sn2")])
+    assert "e4 started now, registered at sn," in text
 
 
 def test_hole_punching_through_nat_and_relay_when_blocked(

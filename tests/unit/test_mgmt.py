@@ -160,3 +160,29 @@ def test_drops_add_the_drivers_counts_that_are_not_zero() -> None:
     assert got == [("he_no_key", 2), ("udp_recv_error", 3)]
     # each row says what it means (he_no_key is no edge reason: an empty meaning, not a crash)
     assert [r["meaning"] for r in drops] == ["", IO_DROPS["udp_recv_error"]]
+
+
+def test_failed_reload_is_an_error_reply() -> None:
+    """Issue #12 defect 4: a bad community file is reported to the asker, not only logged."""
+    from pyn2n.mgmt.protocol import CommandFailed
+
+    def bad() -> None:
+        raise CommandFailed("badfile", "-c c.list:3: bad line; the old communities stay")
+
+    m = Management(Node(), role="supernode", control=Control(on_reload=bad))
+    got = rows(m.handle(b"w 7:1:n2n reload_communities", ASKER, 0))
+    assert got == [
+        {
+            "_tag": "7",
+            "_type": "error",
+            "error": "badfile",
+            "message": "-c c.list:3: bad line; the old communities stay",
+        }
+    ]
+    assert m.handle(b"reload_communities n2n", ASKER, 0)[0][0].startswith(b"> reload failed (")
+    ok = Management(Node(), role="supernode", control=Control(on_reload=lambda: None))
+    assert rows(ok.handle(b"w 8:1:n2n reload_communities", ASKER, 0))[1] == {
+        "_tag": "8",
+        "_type": "row",
+        "reloaded": 1,
+    }

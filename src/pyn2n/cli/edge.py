@@ -8,39 +8,81 @@ Unless `--no-fastpath`, the TAP is opened with virtio headers for the fast path 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_logging
 from pyn2n.cli.edge_args import EdgeArgs, parse_edge_args
+from pyn2n.cli.watch import RESOLVE_RETRY, Addr, DecisionLog, Resolver, resolve_once
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event, IpAssigned
 from pyn2n.mgmt.protocol import Control
 
+if TYPE_CHECKING:
+    from pyn2n.cli.runtime import EdgeRuntime
+    from pyn2n.mgmt.edge_views import EdgeViews
+
 log = logging.getLogger("pyn2n.edge")
 
 
 def resolve(host: str, port: int, flag: str = "-l") -> tuple[str, int]:
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
-    except socket.gaierror as exc:
-        raise UsageError(
-            f"{flag} {host}:{port}: cannot resolve {host!r} ({exc.strerror})"
-        ) from None
-    return str(infos[0][4][0]), port
+    addr, why = resolve_once(host, port)
+    if addr is None:
+        raise UsageError(f"{flag} {host}:{port}: cannot resolve {host!r} ({why})")
+    return addr
 
 
-def build_config(args: EdgeArgs) -> EdgeConfig:
+def resolve_supernodes(
+    names: list[tuple[str, int]],
+    *,
+    retry: float = RESOLVE_RETRY,
+    sleep: Callable[[float], None] = time.sleep,
+    resolve: Callable[[str, int], tuple[Addr | None, str]] = resolve_once,
+) -> tuple[list[Addr], list[tuple[str, int]]]:
+    """The `-l` names that resolve now, and the others (warned once each, retried later by the
+    runtime). While none resolves (DNS not up yet at boot) this keeps trying."""
+    resolved: list[Addr] = []
+    pending: list[tuple[str, int]] = []
+    waiting = False
+    while True:
+        for host, port in [*names] if not waiting else list(pending):
+            addr, why = resolve(host, port)
+            if addr is not None:
+                resolved.append(addr)
+                if waiting:
+                    pending.remove((host, port))
+                    log.info("-l %s:%d resolved to %s:%d", host, port, *addr)
+            elif not waiting:
+                pending.append((host, port))
+                log.warning(
+                    "-l %s:%d: cannot resolve %r (%s); retrying every %g s",
+                    host,
+                    port,
+                    host,
+                    why,
+                    retry,
+                )
+        if resolved:
+            return resolved, pending
+        if not waiting:
+            log.warning("no -l supernode name resolves yet (is DNS up?); waiting for one")
+            waiting = True
+        sleep(retry)
+
+
+def build_config(args: EdgeArgs, supernodes: list[Addr]) -> EdgeConfig:
     try:
         return EdgeConfig(
             community=args.community,
-            supernodes=[resolve(h, p) for h, p in args.supernodes],
+            supernodes=supernodes,
             ip=args.ip if args.ip_mode != "auto" else None,
             prefix=args.prefix,
             static=args.ip_mode == "static",
@@ -66,6 +108,21 @@ def build_config(args: EdgeArgs) -> EdgeConfig:
         raise UsageError(str(exc)) from None
 
 
+def tap_error(device: str, exc: OSError) -> str:
+    """Why the TAP could not be opened, and the fix that matches the errno."""
+    if exc.errno == errno.EBUSY:
+        return (
+            f"-d {device}: the TAP device is busy (another edge or program has it open); "
+            "give another name with -d"
+        )
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return (
+            f"-d {device}: not allowed to create the TAP device ({exc.strerror}); "
+            "run as root or with CAP_NET_ADMIN"
+        )
+    return f"-d {device}: cannot create the TAP device ({exc.strerror}); is /dev/net/tun present?"
+
+
 def main(argv: Sequence[str]) -> int:
     return run_main(_main, argv)
 
@@ -73,7 +130,8 @@ def main(argv: Sequence[str]) -> int:
 def _main(argv: list[str]) -> int:
     args = parse_edge_args(argv)
     setup_logging(args.verbosity)
-    config = build_config(args)
+    supernodes, unresolved = resolve_supernodes(args.supernodes)
+    config = build_config(args, supernodes)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
     from pyn2n.cli.runtime import EdgeRuntime, bind_udp, open_management
     from pyn2n.core.fastpath.framing import tap_gso_max_size
@@ -93,10 +151,7 @@ def _main(argv: list[str]) -> int:
         # the fast path reads and writes frames with virtio headers (TSO super-frames)
         tap = TapDevice.open(args.device, vnet_hdr=config.fastpath)
     except OSError as exc:
-        raise UsageError(
-            f"-d {args.device}: cannot create the TAP device ({exc.strerror}); "
-            "run as root (CAP_NET_ADMIN) with /dev/net/tun present"
-        ) from None
+        raise UsageError(tap_error(args.device, exc)) from None
     address = f"{config.ip}/{config.prefix}" if config.ip else None
     gso_max = None
     if node.fastpath is not None:
@@ -124,6 +179,7 @@ def _main(argv: list[str]) -> int:
         return True
 
     control = Control(trace_level=args.verbosity, on_verbose=trace_to_logging)
+    views = EdgeViews(node)
     runtime = EdgeRuntime(
         node,
         udp,
@@ -133,9 +189,29 @@ def _main(argv: list[str]) -> int:
         log,
         tap,
         on_event=on_event,
-        views=EdgeViews(node),
+        views=views,
     )
+    watch_runtime(runtime, node, views, unresolved)
     return runtime.run()
+
+
+def watch_runtime(
+    runtime: EdgeRuntime, node: Edge, views: EdgeViews, unresolved: list[tuple[str, int]]
+) -> None:
+    """-v: log pyn2n's decisions once a second; retry the `-l` names that did not resolve."""
+    decisions = DecisionLog(views, log)
+    runtime.add_wake_hook(lambda: decisions.tick(time.monotonic()), tick=True)
+    if not unresolved:
+        return
+    resolver = Resolver(unresolved, runtime.loop.wake)
+
+    def add_resolved() -> None:
+        for (host, port), addr in resolver.drain():
+            node.add_supernode(addr)
+            log.info("-l %s:%d resolved to %s:%d; supernode added", host, port, *addr)
+
+    runtime.add_wake_hook(add_resolved)
+    runtime.add_thread(resolver)
 
 
 if __name__ == "__main__":  # pragma: no cover

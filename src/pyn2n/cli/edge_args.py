@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pyn2n import constants as C
-from pyn2n.cli.common import Parser, UsageError, expand_argv
+from pyn2n.cli.common import Parser, UsageError, add_version
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 TRANSFORMS = {1: "null", 2: "Twofish", 3: "AES", 4: "ChaCha20", 5: "Speck"}
@@ -26,7 +26,7 @@ class EdgeArgs:
     supernodes: list[tuple[str, int]]
     ip: str | None = None  # "a.b.c.d" or None for auto-IP from the supernode
     prefix: int = 24
-    ip_mode: str = "static"  # static | dhcp | auto
+    ip_mode: str = "static"  # static | auto
     key: str | None = None
     transform: int = C.N2N_TRANSFORM_ID_NULL
     compression: int = C.N2N_COMPRESSION_ID_NONE
@@ -75,8 +75,8 @@ def build_parser() -> Parser:
     a(
         "-a",
         dest="address",
-        metavar="[static:|dhcp:]IP[/N]",
-        help="TAP IPv4 address and prefix (default /24); none: ask the supernode",
+        metavar="[static:]IP[/N]",
+        help="TAP IPv4 address and prefix (default /24); without -a the supernode assigns one",
     )
     a("-k", dest="key", help="encryption key; env N2N_KEY; alone it means AES (-A3)")
     a(
@@ -167,6 +167,7 @@ def build_parser() -> Parser:
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
+    add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
     for flag in ("-e", "-L", "-R", "-n", "-u", "-g", "-x"):
         a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
@@ -202,7 +203,7 @@ def _int(text: str, flag: str, lo: int, hi: int, what: str) -> int:
 
 def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> EdgeArgs:
     env = dict(os.environ) if env is None else env
-    ns = build_parser().parse_args(expand_argv(argv))
+    ns = build_parser().parse_argv(argv)
     _reject_unsupported(ns)
     out = _parse_community(ns, env)
     if ns.address:
@@ -333,13 +334,31 @@ def _parse_address(text: str, out: EdgeArgs) -> None:
     mode, sep, rest = text.partition(":")
     if not sep:
         mode, rest = "static", text
-    if mode not in ("static", "dhcp"):
-        raise UsageError(f"-a {text!r}: write -a IP[/N], -a static:IP[/N] or -a dhcp:0.0.0.0")
+    if mode == "dhcp":
+        raise UsageError(
+            f"-a {text!r}: DHCP mode is not supported yet; leave out -a to get an address "
+            "from the supernode (auto-IP), or give a static one with -a IP/N"
+        )
+    if mode != "static":
+        raise UsageError(f"-a {text!r}: write -a IP[/N] or -a static:IP[/N]")
     ip, slash, bits = rest.partition("/")
-    _ipv4(ip, "-a")
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise UsageError(f"-a {text!r}: not an IPv4 address (e.g. 198.19.0.1/24)") from None
+    if slash:
+        try:
+            out.prefix = int(bits, 10)
+        except ValueError:
+            out.prefix = -1
+        if not 1 <= out.prefix <= 30:
+            raise UsageError(f"-a {text!r}: the prefix length must be between 1 and 30")
+    net = ipaddress.IPv4Network(f"{addr}/{out.prefix}", strict=False)
+    if addr in (net.network_address, net.broadcast_address):
+        which = "network" if addr == net.network_address else "broadcast"
+        raise UsageError(
+            f"-a {text!r}: {addr} is the {which} address of {net}; give a host address "
+            f"such as {net.network_address + 1}/{out.prefix}"
+        )
     out.ip_mode = mode
     out.ip = ip
-    if slash:
-        out.prefix = _int(bits, "-a", 1, 30, "the prefix length")
-    if mode == "dhcp" and not out.ip:
-        raise UsageError("-a dhcp: give -a dhcp:0.0.0.0")

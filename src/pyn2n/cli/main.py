@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from pyn2n.cli.common import did_you_mean
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "edge": ("pyn2n.cli.edge", "run an edge (n2n's `edge` flags)"),
     "supernode": ("pyn2n.cli.supernode", "run a supernode (n2n's `supernode` flags)"),
@@ -37,10 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args[0]
     if name not in COMMANDS:
-        print(f"pyn2n: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        hint = did_you_mean(name, list(COMMANDS)).replace(";", ":", 1)
+        print(f"pyn2n: unknown command {name!r}{hint}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(args[1:]) or 0)
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        return int(module.main(args[1:]) or 0)
+    except KeyboardInterrupt:  # Ctrl-C before a command handles SIGINT itself: no traceback
+        return 130
 
 
 if __name__ == "__main__":

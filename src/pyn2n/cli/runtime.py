@@ -5,11 +5,13 @@ to the log and to subscribers, stop on SIGINT/SIGTERM, and close everything in o
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
 
 from pyn2n.cli.common import UsageError
+from pyn2n.cli.watch import Background, Ticker
 from pyn2n.core.api import FastEdgeNode, Node
 from pyn2n.core.events import Event, PeerEvent
 from pyn2n.io.loop import EdgeLoop, EventLoop, FastEdgeLoop
@@ -34,8 +36,10 @@ def open_management(port: int) -> ManagementSocket:
     try:
         return ManagementSocket(port)
     except OSError as exc:
+        # the socket's own message already advises -t; name the flag once
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
         raise UsageError(
-            f"-t {port}: management port busy ({exc.strerror}); pick another with -t"
+            f"-t {port}: cannot open the management port ({why}); pick another with -t"
         ) from None
 
 
@@ -75,6 +79,26 @@ class Runtime:
         control.on_stop = self._loop.stop
         self._loop.add_reader(mgmt_sock, self._serve_management)
         self._loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
+        self._wake_hooks: list[Callable[[], None]] = []
+        self._loop.on_wake = self._on_wake
+        self._threads: list[Background] = []
+
+    def add_wake_hook(self, hook: Callable[[], None], *, tick: bool = False) -> None:
+        """Run `hook()` in the loop after each wake-up (a signal, another thread); `tick`: wake
+        the loop every second too (`cli/watch.py`)."""
+        self._wake_hooks.append(hook)
+        if tick and not any(isinstance(t, Ticker) for t in self._threads):
+            self._threads.append(Ticker(self._loop.wake))
+
+    def add_thread(self, thread: Background) -> None:
+        """A helper thread (it may call `loop.wake()`): started by `run()`, stopped before the
+        loop's wake-up pipe is closed."""
+        self._threads.append(thread)
+
+    def _on_wake(self) -> None:
+        for hook in self._wake_hooks:
+            hook()
+        self._loop.flush()
 
     def _make_loop(self) -> EventLoop:
         return EventLoop(self.node, self.udp, on_event=self._event)
@@ -104,9 +128,15 @@ class Runtime:
                 self.mgmt_sock.sendto(data, addr)
 
     def run(self) -> int:
+        for thread in self._threads:
+            thread.start()
         try:
             self._loop.run()
         finally:
+            for thread in self._threads:
+                thread.stop()
+            for thread in self._threads:
+                thread.join(1.0)
             self.log.info("stopping")
             self.node.shutdown(time.monotonic())  # an edge's UNREGISTER_SUPER
             self._loop.flush()

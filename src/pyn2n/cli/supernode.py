@@ -19,7 +19,7 @@ from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
 from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
 from pyn2n.core.supernode import Supernode
-from pyn2n.mgmt.protocol import Control
+from pyn2n.mgmt.protocol import CommandFailed, Control
 from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import mac_from_str
 
@@ -88,7 +88,9 @@ def _main(argv: list[str]) -> int:
             node.reload_communities(read_community_file(args.community_file), time.monotonic())
             log.info("community file %s reloaded", args.community_file)
         except (ConfigError, UsageError) as exc:
-            log.error("community file not reloaded, the old one stays: %s", exc)
+            why = str(exc) if isinstance(exc, UsageError) else f"-c {args.community_file}: {exc}"
+            log.error("community file not reloaded, the old one stays: %s", why)
+            raise CommandFailed("badfile", f"{why}; the old communities stay") from None
 
     control = Control(
         trace_level=args.verbosity,
@@ -111,7 +113,7 @@ def _main(argv: list[str]) -> int:
             hup["pending"] = False
             log.info("registrations:\n%s", views.registrations_text(time.monotonic()))
 
-    runtime.loop.on_wake = dump_if_asked
+    runtime.add_wake_hook(dump_if_asked)
     signal.signal(signal.SIGHUP, on_hup)
     return runtime.run()
 

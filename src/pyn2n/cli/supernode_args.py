@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pyn2n import constants as C
-from pyn2n.cli.common import Parser, UsageError, expand_argv
+from pyn2n.cli.common import Parser, UsageError, add_version
 from pyn2n.cli.edge_args import MAC_RE, _int, _port, parse_supernode
 
 
@@ -91,6 +91,7 @@ def build_parser() -> Parser:
     a("-V", dest="version", metavar="TEXT", help="version text sent to edges (max 19 chars)")
     a("-f", "--foreground", dest="foreground", action="store_true", help="foreground (the default)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
+    add_version(p)
     for flag in ("-u", "-g"):
         a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
     return p
@@ -98,7 +99,7 @@ def build_parser() -> Parser:
 
 def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None) -> SupernodeArgs:
     env = dict(os.environ) if env is None else env
-    ns = build_parser().parse_args(expand_argv(argv))
+    ns = build_parser().parse_argv(argv)
     for flag in ("u", "g"):
         if getattr(ns, "unsupported_" + flag) is not None:
             raise UsageError(f"-{flag} (drop privileges) is not supported by pyn2n; remove it")

@@ -7,9 +7,13 @@ supernodes and the 3 edges, and checks, one step after the other:
 2. every edge reaches every other on a direct path (management API `peers`);
 3. a multicast stream from e1 arrives at every other edge over the overlay, and at none over
    the underlay, although the router saw it (it routes no multicast, like a cloud VPC);
-4. the supernode is killed (SIGKILL) and unicast between the edges keeps flowing;
-5. the edges move to the standby supernode, and a new edge, started only now, joins through
-   it and reaches every other edge.
+4. the supernode goes silent, as a dead cloud instance does (the router drops everything to
+   and from its host, no ICMP), and unicast between the edges keeps flowing;
+5. the edges move to the standby supernode; the demo shows how long that took, measured;
+6. the supernode's traffic flows again and the standby is killed (SIGKILL): its host answers
+   with ICMP port unreachable; the edges move back, again with the time it took;
+7. a new edge, started only now, joins through the remaining supernode and reaches every
+   other edge.
 
 Exit status 0 only if every step held. The lab is torn down at the end, also after a failure,
 Ctrl-C or SIGTERM (via `pyn2n lab demo`); logs of a failed run are kept and their path printed.
@@ -38,7 +42,7 @@ from pyn2n.lab.topology import STANDBY, SUPERNODE, LabError
 MCAST_COUNT = 200
 MCAST_GROUP = "239.255.1.1"
 OVERLAY_PORT, UNDERLAY_PORT = 5001, 5002
-CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the SIGKILL
+CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the supernode goes silent
 FAILOVER_TIMEOUT = 45.0  # REGISTER_SUPER every 20 s, three unanswered tries 2 s apart (§7.1)
 
 
@@ -58,6 +62,7 @@ class DemoReport:
     seconds: float = 0.0
     mcast: dict[str, object] = field(default_factory=dict)  # raw multicast counts
     crash_pings: dict[str, int] = field(default_factory=dict)  # "e1>e2": replies
+    failover: dict[str, float] = field(default_factory=dict)  # "silent"/"icmp": seconds
 
     @property
     def ok(self) -> bool:
@@ -80,6 +85,8 @@ class Demo:
         self.ov = Overlay(lab, log_dir=log_dir)
         self.first = [e for e in lab.edges if e != self.late]
         report.log_dir = self.ov.log_dir
+        self.silent_since = 0.0
+        self.on_silenced: list[str] = []  # the edges that used the supernode when it went silent
 
     @property
     def late(self) -> str:
@@ -197,9 +204,17 @@ class Demo:
             f"none over the underlay (the router saw all {MCAST_COUNT} and routed none)"
         )
 
-    def crash(self) -> str:
-        code = self.ov.kill(SUPERNODE)
-        t_kill = time.monotonic()
+    def _silenced(self) -> list[str]:
+        """The hosts the supernode's host can no longer reach while it is silent."""
+        return [h for h in self.lab.hosts if h != SUPERNODE]
+
+    def silent(self) -> str:
+        """The supernode's host goes silent as a dead cloud instance does: the router drops
+        every datagram to and from it, nobody answers, not even with ICMP."""
+        self.on_silenced = [e for e in self.first if self.ov.current_supernode(e) == SUPERNODE]
+        for host in self._silenced():
+            self.lab.block(SUPERNODE, host)
+        self.silent_since = t0 = time.monotonic()
         pairs = list(permutations(self.first, 2))
         with ThreadPoolExecutor(len(pairs)) as pool:
             got = list(
@@ -208,24 +223,48 @@ class Demo:
         self.report.crash_pings = {f"{a}>{b}": n for (a, b), n in zip(pairs, got, strict=True)}
         lost = {k: n for k, n in self.report.crash_pings.items() if n < CRASH_PINGS}
         if lost:
-            raise _StepFailed(f"echo replies after the crash: {lost} of {CRASH_PINGS}")
+            raise _StepFailed(
+                f"echo replies while the supernode is silent: {lost} of {CRASH_PINGS}"
+            )
         still = [f"{a}>{b}" for a, b in pairs if self.ov.path(a, b) != "direct"]
         if still:
             raise _StepFailed(f"paths no longer direct: {', '.join(still)}")
         return (
-            f"{SUPERNODE} killed (exit {code}); in the {time.monotonic() - t_kill:.1f} s after, "
-            f"{len(pairs)} pairs x {CRASH_PINGS} pings: all answered, paths still direct"
+            f"the router drops all of {SUPERNODE}'s traffic (no answer, no ICMP: a dead cloud "
+            f"instance); in the {time.monotonic() - t0:.1f} s after, {len(pairs)} pairs x "
+            f"{CRASH_PINGS} pings: all answered, paths still direct"
         )
 
-    def failover(self) -> str:
+    def failover_silent(self) -> str:
         for edge in self.first:
             self.ov.wait_current(edge, STANDBY, timeout=FAILOVER_TIMEOUT)
-        return f"{' '.join(self.first)} now use {STANDBY} ({self.lab.supernode_endpoint(STANDBY)})"
+        took = self.report.failover["silent"] = time.monotonic() - self.silent_since
+        moved = self.on_silenced
+        already = [e for e in self.first if e not in moved]
+        note = f"; {' '.join(already)} used {STANDBY} already" if already else ""
+        return (
+            f"{' '.join(moved) or 'no edge'} moved to {STANDBY} "
+            f"({self.lab.supernode_endpoint(STANDBY)}) {took:.1f} s after {SUPERNODE} went "
+            f"silent (REGISTER_SUPER every 20 s, -i; then three unanswered tries 2 s apart){note}"
+        )
+
+    def failover_icmp(self) -> str:
+        for host in self._silenced():
+            self.lab.unblock(SUPERNODE, host)
+        code = self.ov.kill(STANDBY)
+        t0 = time.monotonic()
+        for edge in self.first:
+            self.ov.wait_current(edge, SUPERNODE, timeout=FAILOVER_TIMEOUT)
+        took = self.report.failover["icmp"] = time.monotonic() - t0
+        return (
+            f"{SUPERNODE} reachable again, {STANDBY} killed (exit {code}; its host answers ICMP "
+            f"port unreachable): {' '.join(self.first)} moved to {SUPERNODE} {took:.1f} s later"
+        )
 
     def join(self) -> str:
         late = self.late
         self.ov.start_edge(late)
-        self.ov.wait_registered([late], supernode=STANDBY)
+        self.ov.wait_registered([late], supernode=SUPERNODE)
         everyone = [*self.first, late]
         pairs = [p for p in permutations(everyone, 2) if late in p]
         with ThreadPoolExecutor(len(pairs)) as pool:
@@ -234,7 +273,7 @@ class Demo:
         for other in self.first:
             self.ov.wait_path(late, other, "direct")
         return (
-            f"{late} started now, registered at {STANDBY}, pings {' '.join(self.first)} "
+            f"{late} started now, registered at {SUPERNODE}, pings {' '.join(self.first)} "
             "and is pinged back, direct paths"
         )
 
@@ -256,8 +295,9 @@ def run_on(
         ("unicast mesh", demo.mesh),
         ("direct paths", demo.direct),
         ("multicast", demo.multicast),
-        ("supernode crash", demo.crash),
-        ("failover to the standby", demo.failover),
+        ("supernode goes silent", demo.silent),
+        ("failover, silent supernode", demo.failover_silent),
+        ("failover, ICMP port unreachable", demo.failover_icmp),
         (f"new edge {demo.late} joins", demo.join),
     ]
     try:

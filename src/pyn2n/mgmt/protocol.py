@@ -8,7 +8,8 @@ type `r` read, `w` write, `s` subscribe; flag bit 0 (value 1) says a password fo
 a JSON object plus "\\n" in its own datagram: `{"_tag":T,"_type":"begin","cmd":M}`, rows
 `{"_tag":T,"_type":"row",...}`, then `{"_tag":T,"_type":"end","cmd":M}`; errors
 `{"_tag":T,"_type":"error","error":"badauth|badtype|nooptions|nocmd|unknowncmd|readonly|unimplemented|noaccess|unknowntopic"}`
-with tag "-1" until the tag is parsed. Subscriptions (`s <tag> <topic>`, topics debug/test/peer)
+with tag "-1" until the tag is parsed. pyn2n adds `"message"` where a word cannot say it all: a
+failed `reload_communities` answers `"error":"badfile"` with the file's mistake. Subscriptions (`s <tag> <topic>`, topics debug/test/peer)
 get `"_type":"subscribe"`; a replaced subscriber gets `"unsubscribed"` and the new one `"replacing"`.
 
 The node's views (mgmt/, or the core itself) answer read methods through
@@ -89,6 +90,15 @@ TOPICS: dict[str, str] = {
 }
 
 
+class CommandFailed(MgmtError):
+    """A write that could not be done: an error reply with the word and a message."""
+
+    def __init__(self, word: str, message: str) -> None:
+        super().__init__(word)
+        self.word = word
+        self.message = message
+
+
 @dataclass
 class Control:
     """What management writes act on, owned by the runtime."""
@@ -97,7 +107,8 @@ class Control:
     trace_level: int = 2
     on_stop: Callable[[], None] | None = None
     on_verbose: Callable[[int], None] | None = None
-    on_reload: Callable[[], None] | None = None  # supernode: re-read the community file
+    # supernode: re-read the community file; raises CommandFailed("badfile", why) if it is bad
+    on_reload: Callable[[], None] | None = None
 
 
 @dataclass
@@ -211,8 +222,8 @@ class Management:
             return [(_error(tag, "readonly"), addr)]
         try:
             rows = self._call(method, kind == "w", argv, now)
-        except MgmtError as exc:
-            return [(_error(tag, str(exc)), addr)]
+        except MgmtError as exc:  # CommandFailed carries a message too
+            return [(_error(tag, str(exc), getattr(exc, "message", None)), addr)]
         out = [_dump({"_tag": tag, "_type": "begin", "cmd": method})]
         out += [_dump({"_tag": tag, "_type": "row", **row}) for row in rows]
         out.append(_dump({"_tag": tag, "_type": "end", "cmd": method}))
@@ -271,9 +282,10 @@ class Management:
     def _m_reload_communities(self, write: bool, argv: str | None) -> list[dict[str, Any]]:
         if self.role != "supernode" or self.control.on_reload is None:
             raise MgmtError("unimplemented")
-        if write:
-            self.control.on_reload()
-        return []
+        if not write:
+            return []
+        self.control.on_reload()
+        return [{"reloaded": 1}]
 
     def _subscribe(self, tag: str, topic: str, addr: Addr) -> list[tuple[bytes, Addr]]:
         if topic not in TOPICS:
@@ -307,7 +319,10 @@ class Management:
     def _reload(self) -> bytes:
         if self.control.on_reload is None:
             return b"> no community file to reload\n"
-        self.control.on_reload()
+        try:
+            self.control.on_reload()
+        except CommandFailed as exc:
+            return f"> reload failed ({exc.message})\n".encode()
         return b"OK.\n"
 
 
@@ -315,8 +330,11 @@ def _dump(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
 
 
-def _error(tag: str, word: str) -> bytes:
-    return _dump({"_tag": tag, "_type": "error", "error": word})
+def _error(tag: str, word: str, message: str | None = None) -> bytes:
+    row = {"_tag": tag, "_type": "error", "error": word}
+    if message is not None:
+        row["message"] = message
+    return _dump(row)
 
 
 def _hex(text: str) -> int:

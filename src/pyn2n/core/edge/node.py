@@ -20,6 +20,7 @@ from pyn2n.core.edge.state import EdgeState, Phase, SnWait
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event
 from pyn2n.core.fastpath import FAST_MAGIC, FastPath, aead_for_transform
+from pyn2n.core.selection import KnownSupernode
 from pyn2n.wire.errors import WireError
 
 
@@ -147,6 +148,12 @@ class Edge:
         self.reg.send_unregister_super()
         self.keep_running = False
         self.data.timers_moved = True
+
+    def add_supernode(self, addr: Addr) -> None:
+        """A `-l` supernode whose name resolved only after start-up (the CLI retries DNS): it
+        joins the list as a configured one would, for selection and failover."""
+        if self.sns.find_by_addr(addr) is None:
+            self.sns.entries.append(KnownSupernode(addr))
 
     # -- contract: timers ---------------------------------------------------------------------
 
