@@ -86,7 +86,13 @@ class Registration:
 
     def _check_silence(self, now: float) -> None:
         """No answer from any supernode for 10 s: say so, naming where we send."""
-        quiet = now - self.heard_at
+        if self.phase is not Phase.RUN:
+            since = self.heard_at
+        elif self.sn_wait and self.wait_since is not None:
+            since = max(self.wait_since, self.heard_at)  # our first unanswered REGISTER_SUPER
+        else:
+            return
+        quiet = now - since
         if quiet < SILENCE_WARN:
             return
         st = self.st
@@ -159,7 +165,6 @@ class Registration:
                 st.events.append(SupernodeChanged(fmt(old.addr), fmt(new.addr), "unresponsive"))
         else:
             self.sup_attempts -= 1
-        self._check_silence(now)
         self.send_register_super(now)
         if wait is SnWait.WAITING:
             # no answer from the supernode: keep the direct paths alive ourselves (n2n)
@@ -172,6 +177,7 @@ class Registration:
         self.last_register_req = now - off
         self.reg_sent_at = now
         self._plan()
+        self._check_silence(now)
 
     def sweep_timer(self, now: float) -> None:
         """n2n `sort_supernodes`, every 30 s: switch to the best, then PING for the next round."""
