@@ -90,9 +90,8 @@ class Registration:
             user = comm.users.get(reg.auth.token[:KEY_SIZE])
             if user is not None and not verify_packet_tag(user.secret, rx.data):
                 sn.drop("auth_tag")
-                self._refused(
-                    rx.addr, comm, reg.edge_mac, f"user {user.name!r}: bad hash tag", rx.now
-                )
+                why = f"user {user.name!r}: its hash tag does not verify (check the edge's -P)"
+                self._refused(rx.addr, comm, reg.edge_mac, why, rx.now)
                 return
         if reg.edge_mac == sn.mac:
             sn.drop("from_self")
@@ -230,8 +229,8 @@ class Registration:
         sn, addr, name = self._sn, rx.addr, rx.common.community
         if sn.warned.due(("not_allowed", addr, name), rx.now):
             shown = name.decode("utf-8", "replace")
-            where = "the community file" if sn.registry.community_list is not None else "allowed"
-            text = f"edge {addr[0]}:{addr[1]} asked for community {shown!r}: not in {where}"
+            why = "not in the community file" if shown else "an empty community name"
+            text = f"edge {addr[0]}:{addr[1]} asked for community {shown!r}: {why}"
             sn.emit(OperatorWarning("community_not_allowed", text))
 
     # -- auto-IP ---------------------------------------------------------------------------------
