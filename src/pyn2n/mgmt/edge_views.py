@@ -137,7 +137,7 @@ class EdgeViews:
             trouble = None
         if trouble is not None:
             # what goes wrong with this peer comes first: it is why nothing gets through
-            reason = trouble[1] if direct else f"the peer's packets do not open: {trouble[1]}"
+            reason = trouble[1]
         else:
             reason = "" if direct else self._why_relayed(state, peer)
         return {
