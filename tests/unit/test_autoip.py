@@ -109,3 +109,30 @@ def test_an_edge_refused_for_its_auto_address_asks_for_another() -> None:
     assert "asking for another address" in warning.data()["text"]
     net.set_link("h1", "sn_host", delay=0.01)
     ping_pong(net, "auto", "static", rounds=2)
+
+
+def test_refused_for_its_mac_an_auto_ip_edge_retries_at_the_registration_pace() -> None:
+    from pyn2n.wire import RegisterSuper as Reg
+    from tests.simnet import SN_MAC1, drain, from_sn, make_edge, nak, of_type, super_ack
+
+    edge, clock = make_edge(ip=None)
+    address = IpSubnet(0x0A000005, 24)
+    sent = 0
+    end = clock() + 20
+    while (t := edge.get_timer()) is not None and t <= end and sent < 200:
+        edge.handle_timer(clock.advance(max(0.0, t - clock())))
+        for _ in range(10):  # answer at once, as a supernode next door would
+            regs = of_type(drain(edge), Reg)
+            if not regs:
+                break
+            for reg, addr in regs:
+                sent += 1
+                answer = (
+                    from_sn(super_ack(reg, SN_MAC1, dev=address))
+                    if reg.edge_mac == NULL_MAC
+                    else nak(reg, edge.mac)  # our MAC is taken: a new address cannot help
+                )
+                edge.receive_datagram(answer, addr, clock())
+    assert 10 <= sent <= 25, sent  # one request and one registration per 2 s, not a storm
+    assert edge.ip == "10.0.0.5"
+    assert len([e for e in edge.events() if e.kind == "ip_assigned"]) == 1

@@ -305,11 +305,11 @@ class Registration:
 
     def _ask_again(self, now: float) -> None:
         """Our auto-IP address is taken: back to the auto-IP phase for another (the new
-        `IpAssigned` makes the driver re-address the TAP)."""
+        `IpAssigned` makes the driver re-address the TAP). The request leaves at the pace of a
+        refused registration's retries (2 s), so a NAK for our MAC cannot make a fast loop."""
         self.phase = Phase.AUTOIP
-        self.send_register_super(now, bootstrap=True)
-        self.last_register_req = None  # a lost answer retries the same supernode first
-        self.boot_deadline = now + BOOTSTRAP_TIMEOUT
+        self.last_register_req = None  # the first request goes to the current supernode
+        self.boot_deadline = now + self.st.interval / 10
 
     def on_pong(self, ctx: RxContext, info: PeerInfo) -> None:
         """The answer to our PING (QUERY_PEER with a null target)."""
