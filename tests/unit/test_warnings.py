@@ -262,3 +262,29 @@ def test_management_drops_rows_say_benign() -> None:
 
 
 _ = (BCAST, SIM_COMMUNITY)
+
+
+def test_supernode_names_a_missing_h_and_an_unknown_encrypted_community() -> None:
+    from pyn2n.core.secure import HeaderCrypto
+    from pyn2n.crypto.timestamp import TimeStamper
+
+    stamper = TimeStamper()
+    sn = _sn(communities=parse_community_file("net\n"))
+    comm = sn.registry.communities[b"net"]
+    # an -H edge locks the community to encrypted headers
+    crypto = HeaderCrypto(b"net")
+    sn.receive_datagram(crypto.seal(_reg(MAC1), stamper(T0), b"1234"), E1, T0)
+    assert comm.he.name == "ENCRYPTED", sn.drops
+    sn.events()
+    sn.receive_datagram(_reg(bytes.fromhex("0200000000a2")), E2, T0 + 1)  # no -H
+    (w,) = [e for e in sn.events() if isinstance(e, OperatorWarning)]
+    assert w.code == "he_plaintext" and w.text == (
+        "198.18.1.2:40002 sent a plaintext header for community 'net', whose headers are"
+        " encrypted: start that edge with -H"
+    )
+    other = HeaderCrypto(b"other")
+    for t in range(3):
+        sealed = other.seal(_reg(MAC1, b"other"), stamper(T0 + 2 + t), b"1234")
+        sn.receive_datagram(sealed, E2, T0 + 2 + t)
+    (w,) = [e for e in sn.events() if isinstance(e, OperatorWarning)]
+    assert w.code == "he_no_key" and "needs its community in the community file" in w.text
