@@ -5,6 +5,8 @@ cause and the fix; the supernode logs edges joining."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,6 @@ import pytest
 
 from pyn2n.lab import Lab
 from pyn2n.lab.overlay import PYN2N, TAP_NAME, Overlay, ctl, wait_until
-from pyn2n.lab.topology import HOST_IF
 
 pytestmark = pytest.mark.root
 
@@ -36,15 +37,21 @@ def test_two_clones_without_an_address_get_two_and_ping(
 ) -> None:
     lab = make_lab(2)
     ov = Overlay(lab, log_dir=tmp_path)
-    ov.start_supernode()
+    sn = ov.start_supernode()
     wait_until(lambda: ctl(lab, "sn", "edges") is not None, timeout=10, what="the supernode")
-    # the supernode's answers take 1 s: both auto-IP requests are answered before either edge
-    # registers with its address, whatever the start-up skew of the two processes
-    netem = ["tc", "qdisc", "add", "dev", HOST_IF, "root", "netem", "delay", "1000ms"]
-    delayed = lab.run("sn", netem, capture_output=True).returncode == 0
-    for edge in ("e1", "e2"):  # no -a, the same description: cloned VMs started together
-        argv = [*PYN2N, "edge", "-c", ov.community, "-d", TAP_NAME, "-I", "clone"]
-        ov._spawn(edge, [*argv, "-l", lab.supernode_endpoint()])
+    # the supernode pauses while both clones start, so their auto-IP requests wait in its
+    # socket and are answered back to back, before either edge can register its address: the
+    # race of cloned VMs started together, whatever the start-up skew of the two processes
+    sn.send_signal(signal.SIGSTOP)
+    try:
+        for edge in ("e1", "e2"):  # no -a, the same description
+            argv = [*PYN2N, "edge", "-c", ov.community, "-d", TAP_NAME, "-I", "clone"]
+            ov._spawn(edge, [*argv, "-l", lab.supernode_endpoint()])
+        for edge in ("e1", "e2"):
+            _wait_log(ov.log_path(edge), "edge clone: community", timeout=20)
+        time.sleep(0.5)  # the first request leaves right after the start-up line
+    finally:
+        sn.send_signal(signal.SIGCONT)
 
     def addresses() -> dict[str, str] | None:
         rows = {e: ctl(lab, e, "info")[0]["ip4addr"] for e in ("e1", "e2")}
@@ -53,8 +60,6 @@ def test_two_clones_without_an_address_get_two_and_ping(
 
     ips = ov.wait(addresses, "both clones registered with an address")
     assert ips["e1"] != ips["e2"], ips
-    if delayed:
-        lab.run("sn", ["tc", "qdisc", "del", "dev", HOST_IF, "root"], check=True)
     ov.wait(lambda: lab.ping("e1", ips["e2"], timeout=1) > 0, "e1 to ping e2", 20)
     ov.wait(lambda: lab.ping("e2", ips["e1"], timeout=1) > 0, "e2 to ping e1", 20)
     for edge in ("e1", "e2"):
