@@ -174,7 +174,7 @@ def _main(argv: list[str]) -> int:
         if not isinstance(event, IpAssigned):
             return False
         ip = f"{event.ip4addr}/{event.prefix}"
-        configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu)
+        configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu, replace=True)
         log.info("address %s assigned by %s", ip, event.supernode)
         return True
 

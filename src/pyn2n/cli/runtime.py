@@ -13,7 +13,13 @@ from collections.abc import Callable
 from pyn2n.cli.common import UsageError
 from pyn2n.cli.watch import Background, Ticker
 from pyn2n.core.api import FastEdgeNode, Node
-from pyn2n.core.events import Event, PeerEvent
+from pyn2n.core.events import (
+    Event,
+    OperatorNotice,
+    OperatorWarning,
+    PeerEvent,
+    RegistrationRefused,
+)
 from pyn2n.io.loop import EdgeLoop, EventLoop, FastEdgeLoop
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import ManagementSocket, UdpSocket
@@ -117,6 +123,12 @@ class Runtime:
     def _event(self, event: Event) -> None:
         if self.on_event is not None and self.on_event(event):
             pass
+        elif isinstance(event, OperatorWarning):
+            self.log.warning("%s", event.text)  # cause and fix, rate-limited by the core
+        elif isinstance(event, OperatorNotice):
+            self.log.info("%s", event.text)
+        elif isinstance(event, RegistrationRefused):
+            self.log.debug("%s %s", event.kind, event.data())  # its warning says it once a minute
         elif not isinstance(event, PeerEvent):
             self.log.info("%s %s", event.kind, event.data())
         for data, addr in self.mgmt.post(event):

@@ -6,9 +6,13 @@ management subscribers see (`data()`); drivers match on the class.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Any, ClassVar
+
+# a warning's cause is told once per this many seconds (by the core's `now`)
+WARN_PERIOD = 60.0
 
 
 class PeerAction(IntEnum):
@@ -77,6 +81,47 @@ class RegistrationRefused(Event):
     kind: ClassVar[str] = "register_super_nak"
     supernode: str
     reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class OperatorNotice(Event):
+    """Something the operator wants in the log (INFO): an edge joined or left a supernode.
+    `code` names the cause for machines, `text` is the one log line."""
+
+    kind: ClassVar[str] = "notice"
+    code: str
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class OperatorWarning(OperatorNotice):
+    """A wrong setting or an unreachable partner (WARNING): `text` names the cause and the fix.
+    Codes and what to do: docs/operating.md, "When something is wrong"."""
+
+    kind: ClassVar[str] = "warning"
+
+
+class RateLimit:
+    """Once per cause per `period` seconds of `now`; remembers at most `bound` causes (the
+    oldest is forgotten first), so remote input cannot grow it."""
+
+    __slots__ = ("_last", "bound", "period")
+
+    def __init__(self, period: float = WARN_PERIOD, bound: int = 256) -> None:
+        self.period = period
+        self.bound = bound
+        self._last: dict[Hashable, float] = {}
+
+    def due(self, cause: Hashable, now: float) -> bool:
+        """True (and remembered) if `cause` was not told within the last `period` seconds."""
+        last = self._last.pop(cause, None)
+        if last is not None and now - last < self.period:
+            self._last[cause] = last
+            return False
+        if len(self._last) >= self.bound:
+            del self._last[next(iter(self._last))]
+        self._last[cause] = now
+        return True
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pyn2n.core.api import Addr
 
-__all__ = ["NO_SOCK", "Peer", "PeerTable"]
+__all__ = ["KEYS_DIFFER", "NO_SOCK", "Peer", "PeerTable"]
 
 NO_SOCK: Addr = ("0.0.0.0", 0)
+# a peer's `trouble` when its packets (standard or fast path) do not open with our key
+KEYS_DIFFER = "keys differ: its packets do not decrypt with our key (check -k and -A)"
 
 
 class Peer:
@@ -34,6 +36,7 @@ class Peer:
         "rtt",
         "sock",
         "stamp",
+        "trouble",
     )
 
     def __init__(self, mac: bytes, sock: Addr, now: float) -> None:
@@ -51,6 +54,7 @@ class Peer:
         self.reg_sent: float | None = None  # our last direct REGISTER to it (for the RTT)
         self.rtt: float | None = None  # REGISTER -> REGISTER_ACK, seconds
         self.stamp: int | None = None  # last valid header-encryption time stamp (§6)
+        self.trouble: tuple[float, str] | None = None  # (when, why) its packets did not open
 
 
 class PeerTable:

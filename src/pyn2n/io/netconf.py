@@ -48,11 +48,13 @@ def configure_tap(
     mtu: int = DEFAULT_MTU,
     up: bool = True,
     gso_max_size: int | None = None,
+    replace: bool = False,
 ) -> None:
     """Set MAC, MTU, an IPv4 address ("198.19.0.1/24") and bring `name` up; `gso_max_size`
     bounds the GSO super-frames the kernel hands out (the fast path keeps them in one send).
 
-    Adding an address the interface already has is not an error, so this can be called again.
+    Adding an address the interface already has is not an error, so this can be called again;
+    `replace` removes its other IPv4 addresses (a new auto-IP address).
     """
     iface = ipaddress.IPv4Interface(ipv4) if ipv4 is not None else None
     with IPRoute() as ipr:
@@ -64,6 +66,9 @@ def configure_tap(
             settings["gso_max_size"] = gso_max_size
         ipr.link("set", index=idx, **settings)
         if iface is not None:
+            for m in ipr.get_addr(family=socket.AF_INET, index=idx) if replace else ():
+                if m.get("address") != str(iface.ip):
+                    ipr.addr("del", index=idx, address=m.get("address"), prefixlen=m["prefixlen"])
             try:
                 ipr.addr(
                     "add",

@@ -15,6 +15,7 @@ from pyn2n.core.selection import NULL_MAC
 from pyn2n.wire.types import mac_to_str
 
 _RULE = 109
+TROUBLE_SHOWN = 60.0  # a peer whose packets did not open this recently: `peers` says why
 
 
 class EdgeViews:
@@ -131,13 +132,21 @@ class EdgeViews:
         last = peer.last_p2p
         age = None if last is None else round(now - last, 3)
         direct = state == "known" and age is not None and age < fresh
+        trouble = peer.trouble
+        if trouble is not None and now - trouble[0] > TROUBLE_SHOWN:
+            trouble = None
+        if trouble is not None:
+            # what goes wrong with this peer comes first: it is why nothing gets through
+            reason = trouble[1]
+        else:
+            reason = "" if direct else self._why_relayed(state, peer)
         return {
             "macaddr": mac_to_str(peer.mac),
             "ip4addr": "" if peer.dev_addr is None else peer.dev_addr[0],
             "desc": peer.desc,
             "state": state,
             "path": "direct" if direct else "relayed",
-            "reason": "" if direct else self._why_relayed(state, peer),
+            "reason": reason,
             "last_direct_age": age,
             "rtt_ms": None if peer.rtt is None else round(peer.rtt * 1000, 3),
             "sockaddr": fmt(peer.sock),

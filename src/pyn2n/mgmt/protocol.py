@@ -247,6 +247,7 @@ class Management:
             known = meanings(self.role)
             for row in out:
                 row["meaning"] = known.get(row["reason"], "")
+                row["benign"] = row["meaning"].startswith("normal")  # not a problem
         return out
 
     # -- the methods the engine answers itself: (write?, argv) -> rows --------------------------

@@ -2,7 +2,8 @@
 frames from the TAP (plain, or behind a virtio_net_hdr for the fast path) to PACKETs, and
 PACKETs from the network to frames; compression, the transform, the layer-2 rules of
 `core/l2rules.py` and the n2n packet counters. Hot path: no dataclass, log line or event per
-frame, only plain counters."""
+frame, only plain counters. PACKETs that do not open (another cipher, or a group frame whose
+decrypted destination is not the one in the header: another key) mark the peer and warn."""
 
 from __future__ import annotations
 
@@ -20,10 +21,17 @@ from pyn2n.core.edge.registration import Registration
 from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
-from pyn2n.core.peers import NO_SOCK
+from pyn2n.core.peers import KEYS_DIFFER, NO_SOCK
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
-from pyn2n.transforms import Compression, TransformError, make_compression, make_transform
+from pyn2n.transforms import (
+    TRANSFORM_NAMES,
+    Compression,
+    TransformError,
+    make_compression,
+    make_transform,
+)
 from pyn2n.wire.packet import decode_packet_header, encode_packet, packet_header
+from pyn2n.wire.types import mac_to_str
 from pyn2n.wire.vnet import frame_segments, to_plain_frames
 
 
@@ -289,12 +297,12 @@ class DataPath:
         """The payload: transform, decompression, then the layer-2 rules, out to the TAP."""
         drops = self.drops
         if tid != self.tid:
-            drops["transform_id"] += 1
+            self._other_cipher(src, tid, now)
             return
         try:
             frame = self.transform.decode(data[off:])
         except TransformError:
-            drops["transform"] += 1
+            self._undecryptable(src, now)
             return
         self.transop_rx += 1
         if comp != N2N_COMPRESSION_ID_NONE:
@@ -304,9 +312,8 @@ class DataPath:
         if len(frame) < 14:
             drops["short_frame"] += 1
             return
-        if frame[0] & 1 and is_multicast(frame):
-            if self.drop_multicast:
-                drops["multicast"] += 1
+        if frame[0] & 1:
+            if not self._group_ok(frame, data, src, now):
                 return
         elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
             # only IPv4 unicast addressed to us passes, and broadcast (n2n without -r)
@@ -315,6 +322,54 @@ class DataPath:
         if self.routing and not self.hosts.learn(frame, 0, src, now):
             drops["hosts_full"] += 1
         self.frames.append(frame)
+
+    def _group_ok(self, frame: bytes, data: bytes, src: bytes, now: float) -> bool:
+        """A received broadcast or multicast frame: ours to deliver?"""
+        if frame[:6] != data[30:36]:
+            # a group frame names its destination in the PACKET header too (n2n): anything
+            # else means the payload was decrypted with another key
+            self.transop_rx -= 1
+            self._undecryptable(src, now)
+            return False
+        if is_multicast(frame):
+            if self.drop_multicast:
+                self.drops["multicast"] += 1
+                return False
+        elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
+            self.drops["routed"] += 1
+            return False
+        return True
+
+    def _trouble(self, src: bytes, now: float, why: str) -> None:
+        peers = self.peers
+        peer = peers.known.get(src) or peers.pending.get(src)
+        if peer is not None:
+            peer.trouble = (now, why)
+
+    def _undecryptable(self, src: bytes, now: float) -> None:
+        """A PACKET from `src` whose payload does not decrypt with our key."""
+        self.drops["transform"] += 1
+        self._trouble(src, now, KEYS_DIFFER)
+        self.st.warn(
+            "peer_key",
+            src,
+            now,
+            f"peer {mac_to_str(src)}: its packets do not decrypt with our key"
+            " — check -k and -A on both edges",
+        )
+
+    def _other_cipher(self, src: bytes, tid: int, now: float) -> None:
+        """A PACKET from `src` under another transform (cipher) than ours."""
+        self.drops["transform_id"] += 1
+        theirs, ours = _cipher(tid), _cipher(self.tid)
+        self._trouble(src, now, f"ciphers differ: it sends {theirs}, we use {ours}")
+        self.st.warn(
+            "peer_cipher",
+            src,
+            now,
+            f"peer {mac_to_str(src)}: it encrypts with {theirs}, we use {ours}"
+            " — use the same -A on both edges",
+        )
 
     def _decompress(self, comp: int, data: bytes) -> bytes | None:
         """Everyone decompresses whatever a peer chose (n2n), so one decompressor per id."""
@@ -331,3 +386,7 @@ class DataPath:
         except TransformError:
             self.drops["decompress"] += 1
             return None
+
+
+def _cipher(tid: int) -> str:
+    return f"{TRANSFORM_NAMES.get(tid, 'transform ' + str(tid))} (-A{tid})"

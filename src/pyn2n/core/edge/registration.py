@@ -2,7 +2,9 @@
 `sort_supernodes`): the bootstrap phases (PING the supernodes, ask for an address), the
 REGISTER_SUPER timer with its retries and give-up, the 30 s supernode sweep, and the answers
 REGISTER_SUPER_ACK/_NAK, PONG and RE_REGISTER_SUPER. Selection rules live in
-`core/selection.py`; every deadline is stored once (`next_register`, `next_sweep`)."""
+`core/selection.py`; every deadline is stored once (`next_register`, `next_sweep`).
+A NAK for an address that came from auto-IP sends the edge back to ask for another; silence
+from every supernode for 10 s and NAKs are warnings naming the cause and the fix."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ from pyn2n.wire.messages import (
 )
 from pyn2n.wire.types import IpSubnet, mac_to_str
 
+SILENCE_WARN = 10.0  # seconds without any answer from a supernode before the warning
+
 
 class Registration:
     """The registration state machine: phase, `sn_wait`, attempts and their deadlines."""
@@ -50,6 +54,7 @@ class Registration:
         self.registered_sn: KnownSupernode | None = None
         self.ping_count = NUMBER_SN_PINGS_INITIAL
         self.reg_super_nak = 0
+        self.heard_at = now  # last answer (ACK, NAK, PONG) from any supernode
         # gratuitous ARPs after the first registration go out like TAP frames (the data path)
         self.send_frame: Callable[[bytes, int, float], None] = lambda frame, group, now: None
         multi = len(st.sns) > 1 and not st.config.user_password
@@ -79,9 +84,32 @@ class Registration:
 
     # -- bootstrap ---------------------------------------------------------------------------
 
+    def _check_silence(self, now: float) -> None:
+        """No answer from any supernode for 10 s: say so, naming where we send."""
+        if self.phase is not Phase.RUN:
+            since = self.heard_at
+        elif self.sn_wait and self.wait_since is not None:
+            since = max(self.wait_since, self.heard_at)  # our first unanswered REGISTER_SUPER
+        else:
+            return
+        quiet = now - since
+        if quiet < SILENCE_WARN:
+            return
+        st = self.st
+        where = ", ".join(fmt(sn.addr) for sn in list(st.sns)[:4])
+        st.warn(
+            "no_supernode_answer",
+            None,
+            now,
+            f"no answer from any supernode for {quiet:.0f} s: is {where} reachable over UDP? "
+            f"(a supernode also stays silent for a community it does not serve: is "
+            f"{st.config.community!r} in its community file?)",
+        )
+
     def bootstrap_timer(self, now: float) -> None:
         if now < self.boot_deadline:
             return
+        self._check_silence(now)
         if self.phase is Phase.PING:
             self.send_pings(self.st.sns.ping_targets(NUMBER_SN_PINGS_INITIAL, self.st.rng), now)
         else:
@@ -149,6 +177,7 @@ class Registration:
         self.last_register_req = now - off
         self.reg_sent_at = now
         self._plan()
+        self._check_silence(now)
 
     def sweep_timer(self, now: float) -> None:
         """n2n `sort_supernodes`, every 30 s: switch to the best, then PING for the next round."""
@@ -188,6 +217,7 @@ class Registration:
             st.drops["auth"] += 1
             return
         now = ctx.now
+        self.heard_at = now
         if cur.mac == NULL_MAC:
             cur.mac = ack.src_mac
         cur.last_seen = now
@@ -225,6 +255,8 @@ class Registration:
             st.drops["no_ip_assigned"] += 1
             return
         ip = str(ipaddress.IPv4Address(ack.dev_addr.net_addr))
+        if ip == st.ip and bits == st.prefix:
+            return  # asked again (refused) and got the same: nothing to re-address
         st.set_ip(ip, bits)
         net = ipaddress.IPv4Network(f"{ip}/{bits}", strict=False)
         st.events.append(
@@ -243,14 +275,41 @@ class Registration:
             st.drops["cookie"] += 1
             return
         self.reg_super_nak += 1
-        if nak.src_mac == st.mac:
-            # n2n logs and keeps trying (exiting would allow de-auth attacks)
-            why = (
-                "username or password not recognised"
-                if st.config.user_password
-                else "MAC or IP address already in use or not yet released"
+        self.heard_at = ctx.now
+        if nak.src_mac != st.mac:
+            return
+        # n2n logs and keeps trying (exiting would allow de-auth attacks)
+        sn = fmt(st.sns.current.addr)
+        config = st.config
+        if config.user_password:
+            why = "username or password not recognised"
+            user = config.username or config.desc
+            text = (
+                f"supernode {sn} refused user {user!r} in community {config.community!r}: "
+                f"wrong -J password, or -I {user} is not in its community file"
             )
-            st.events.append(RegistrationRefused(supernode=fmt(st.sns.current.addr), reason=why))
+        else:
+            why = "MAC or IP address already in use or not yet released"
+            text = (
+                f"supernode {sn} refused us in community {config.community!r}: our MAC "
+                f"{mac_to_str(st.mac)} or address {st.ip} is registered by another edge"
+            )
+            if config.auto_ip and self.phase is Phase.RUN:
+                text += "; asking for another address"
+            else:
+                text += " (change -a or -m; a restarted edge's old entry expires after 60 s)"
+        st.events.append(RegistrationRefused(supernode=sn, reason=why))
+        st.warn("registration_refused", sn, ctx.now, text)
+        if config.auto_ip and not config.user_password and self.phase is Phase.RUN:
+            self._ask_again(ctx.now)
+
+    def _ask_again(self, now: float) -> None:
+        """Our auto-IP address is taken: back to the auto-IP phase for another (the new
+        `IpAssigned` makes the driver re-address the TAP). The request leaves at the pace of a
+        refused registration's retries (2 s), so a NAK for our MAC cannot make a fast loop."""
+        self.phase = Phase.AUTOIP
+        self.last_register_req = None  # the first request goes to the current supernode
+        self.boot_deadline = now + self.st.interval / 10
 
     def on_pong(self, ctx: RxContext, info: PeerInfo) -> None:
         """The answer to our PING (QUERY_PEER with a null target)."""
@@ -260,6 +319,7 @@ class Registration:
             st.drops["unknown_supernode"] += 1
             return
         found.uptime = info.uptime
+        self.heard_at = ctx.now
         found.version = info.version.split(b"\x00", 1)[0].decode("utf-8", "replace")
         peers = st.peers
         st.sns.on_pong(found, info.load, ctx.now, len(peers.known) + len(peers.pending))

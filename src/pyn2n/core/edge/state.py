@@ -22,7 +22,7 @@ from pyn2n.constants import (
 from pyn2n.core.api import Addr
 from pyn2n.core.edge.security import Security
 from pyn2n.core.edge_config import EdgeConfig
-from pyn2n.core.events import Event, PeerAction, PeerEvent
+from pyn2n.core.events import Event, OperatorWarning, PeerAction, PeerEvent, RateLimit
 from pyn2n.core.fastpath import FastPath
 from pyn2n.core.peers import Peer, PeerTable
 from pyn2n.core.selection import KnownSupernode, SupernodeList
@@ -123,6 +123,12 @@ class EdgeState:
         self.last_sup: float | None = None  # last real REGISTER_SUPER_ACK (None: not yet)
         self.out: list[tuple[bytes, Addr]] = []
         self.events: list[Event] = []
+        self.warned = RateLimit()  # warnings: once a minute per cause
+
+    def warn(self, code: str, subject: object, now: float, text: str) -> None:
+        """A warning for the log, at most once a minute per (code, subject)."""
+        if self.warned.due((code, subject), now):
+            self.events.append(OperatorWarning(code, text))
 
     def set_ip(self, ip: str | None, prefix: int) -> None:
         self.ip = ip

@@ -26,7 +26,7 @@ from pyn2n.core.fastpath.session import (
     Role,
     Session,
 )
-from pyn2n.core.peers import Peer
+from pyn2n.core.peers import KEYS_DIFFER, Peer
 from pyn2n.wire.hello import (
     AEAD_NONE,
     CAP_GSO,
@@ -259,7 +259,9 @@ class Negotiation(Sender):
             if peer is not sess.peer or peer.sock != sess.addr:
                 self._end(st, sess, "the direct path changed")
             elif sess.state in (ESTABLISHED, ANSWERED) and now - sess.last_rx > SESSION_IDLE:
-                self._end(st, sess, "no answer on the fast path")
+                # its datagrams arrive but do not authenticate: say so, not "no answer"
+                bad = sess.peer.trouble is not None and sess.peer.trouble[1] == KEYS_DIFFER
+                self._end(st, sess, "keys differ" if bad else "no answer on the fast path")
             elif sess.partial:
                 expired = sess.expire_partials(now)
                 if expired:

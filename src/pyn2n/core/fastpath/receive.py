@@ -24,6 +24,7 @@ from pyn2n.core.fastpath.negotiation import Negotiation
 from pyn2n.core.fastpath.policy import FEEDBACK_INTERVAL, FEEDBACK_PACKETS, PARTIAL_MAX
 from pyn2n.core.fastpath.session import ESTABLISHED, Role, Session
 from pyn2n.core.l2rules import foreign_destination
+from pyn2n.core.peers import KEYS_DIFFER
 from pyn2n.core.replay import WINDOW_MASK
 from pyn2n.wire.vnet import frame_segments
 
@@ -149,6 +150,7 @@ class Receiver(Negotiation):
                 )
             except InvalidTag:
                 self.drops["fast_auth"] += 1
+                sess.peer.trouble = (now, KEYS_DIFFER)
                 return
         top = window.top
         if pn > top and pn >> 6 == top >> 6:  # the usual: next in the current block

@@ -5,6 +5,7 @@ drops it ("he_plaintext": no downgrade). Anything else is trial-decrypted with t
 community that may encrypt, most recently successful first. A community-file community of
 unknown kind is locked by the first datagram that decodes. Replays and stale datagrams are
 dropped by time stamp, per sender: the supernode for FROM_SUPERNODE datagrams, else the MAC.
+Both header drops are also warnings for the log (a missing -H; a community not in the file).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pyn2n.core.events import OperatorWarning
 from pyn2n.core.secure import STATIC_KEY_TYPES, is_plaintext_header, verify_stamp
 from pyn2n.core.supernode.registry import Community, HeaderMode
 from pyn2n.crypto.auth import SharedSecret
@@ -53,6 +55,12 @@ class HeaderGuard:
             comm = self._sn.registry.communities.get(data[4:24].split(b"\x00", 1)[0])
             if comm is not None and comm.he is _ENCRYPTED:
                 self._sn.drop("he_plaintext")
+                self._tell(
+                    rx,
+                    "he_plaintext",
+                    f"sent a plaintext header for community {comm.display!r}, whose headers are"
+                    " encrypted: start that edge with -H",
+                )
                 return False
             rx.comm = comm
             rx.plain = data
@@ -78,7 +86,19 @@ class HeaderGuard:
                 rx.plain, rx.stamp, rx.static = got.packet, got.stamp, got.static
                 return True
         self._sn.drop("he_no_key")
+        self._tell(
+            rx,
+            "he_no_key",
+            "sent a header no community key opens: an edge with -H needs its community in the"
+            " community file, spelled alike",
+        )
         return False
+
+    def _tell(self, rx: Rx, code: str, what: str) -> None:
+        """A warning about the sender, once a minute per socket and cause."""
+        sn, addr = self._sn, rx.addr
+        if sn.warned.due((code, addr), rx.now):
+            sn.emit(OperatorWarning(code, f"{addr[0]}:{addr[1]} {what}"))
 
     def _lock(self, rx: Rx) -> bool:
         """After the common header decoded: lock a community of unknown kind, move it to the

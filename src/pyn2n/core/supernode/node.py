@@ -29,7 +29,7 @@ from pyn2n.constants import (
 from pyn2n.core.api import Addr
 from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import SupernodeConfig
-from pyn2n.core.events import Event
+from pyn2n.core.events import Event, RateLimit
 from pyn2n.core.supernode.federation import Federation, FederationLink, Member
 from pyn2n.core.supernode.header import HeaderGuard
 from pyn2n.core.supernode.register import Registration
@@ -141,6 +141,7 @@ class Supernode:
         self.keep_running = True
         self._out: list[tuple[bytes, Addr]] = []
         self._events: list[Event] = []
+        self.warned = RateLimit()  # warnings: once a minute per cause
 
         self.federation = Federation(
             config.federation.encode(), config.max_supernodes, list(config.anchors)

@@ -3,7 +3,10 @@
 An edge is stored under its MAC with its public socket, dev_addr, desc and auth token. A MAC (or
 TAP IP) already registered with another token is refused with REGISTER_SUPER_NAK and stays where
 it was (`-M` turns this off for simple-id communities); the right token from a new socket moves
-it (NAT rebinding). Null MAC = auto-IP request: the ACK carries the address, nothing is stored.
+it (NAT rebinding). Null MAC = auto-IP request: the ACK carries the address, which stays
+reserved for that asker (its socket and desc) for 60 s: no address registered or reserved is
+handed out twice (the reservation table is bounded like the edge table). Edges joining, leaving
+and refused, and communities not allowed, are told to the log (rate-limited events).
 User/password communities (§7.3) check the hash tag and the user's public key and answer with
 the wrapped dynamic key. Successful registrations are forwarded to every active member (§7.6); a
 member receiving one learns the association and drops its own stale entry.
@@ -22,10 +25,21 @@ from pyn2n.constants import (
     N2N_FLAGS_FROM_SUPERNODE,
     N2N_FLAGS_SOCKET,
     REG_LIFETIME,
+    REGISTRATION_TIMEOUT,
 )
+from pyn2n.core.api import Addr
 from pyn2n.core.community import assign_host
-from pyn2n.core.events import PeerAction
-from pyn2n.core.supernode.registry import Community, EdgeEntry, User, peer_event
+from pyn2n.core.events import OperatorWarning, PeerAction
+from pyn2n.core.supernode.registry import (
+    Community,
+    EdgeEntry,
+    Offer,
+    User,
+    edge_text,
+    joined,
+    left,
+    peer_event,
+)
 from pyn2n.core.supernode.relay import FWD_FLAGS
 from pyn2n.crypto.auth import AUTH_PW_TOKEN_SIZE, KEY_SIZE, answer_token, verify_packet_tag
 from pyn2n.wire import (
@@ -36,7 +50,7 @@ from pyn2n.wire import (
     UnregisterSuper,
     encode,
 )
-from pyn2n.wire.types import NULL_MAC, Auth, IpSubnet, Sock
+from pyn2n.wire.types import NULL_MAC, Auth, IpSubnet, Sock, mac_to_str
 
 if TYPE_CHECKING:
     from pyn2n.core.supernode.node import Rx, Supernode
@@ -66,6 +80,7 @@ class Registration:
             # unknown communities stay silent (n2n: do not reveal the supernode)
             if not common.community or not sn.registry.allowed_on_the_fly(common.community):
                 sn.drop("community_not_allowed")
+                self._not_allowed(rx)
                 return
             comm = sn.registry.new_community(common.community)
             if comm is None:
@@ -75,6 +90,8 @@ class Registration:
             user = comm.users.get(reg.auth.token[:KEY_SIZE])
             if user is not None and not verify_packet_tag(user.secret, rx.data):
                 sn.drop("auth_tag")
+                why = f"user {user.name!r}: its hash tag does not verify (check the edge's -P)"
+                self._refused(rx.addr, comm, reg.edge_mac, why, rx.now)
                 return
         if reg.edge_mac == sn.mac:
             sn.drop("from_self")
@@ -91,7 +108,7 @@ class Registration:
         sock = Sock(addr[0], addr[1])
         dev_addr = NULL_SUBNET
         if _wants_auto_ip(reg.dev_addr):
-            dev_addr = _assign_ip(comm, reg.dev_desc)
+            dev_addr = self._assign_ip(comm, reg.dev_desc, addr, now)
         add = not from_sn and reg.edge_mac != NULL_MAC
         result, answer = self._update_edge(comm, common, reg, addr, add, now)
         if result is Outcome.FULL:
@@ -149,6 +166,7 @@ class Registration:
             ok, answer = _remote_auth(comm, reg.auth)
             if not ok:
                 self._sn.drop("auth")
+                self._refused(addr, comm, mac, _auth_trouble(comm, reg.auth), now)
                 return Outcome.REFUSED, ZERO_AUTH
             if add:
                 if len(comm.edges) >= self._config.max_edges_per_community:
@@ -157,13 +175,18 @@ class Registration:
                 stored = reg.auth
                 if stored.scheme == N2N_AUTH_SIMPLE_ID and not self._config.spoofing_protection:
                     stored = Auth(N2N_AUTH_NONE, stored.token)  # -M
-                comm.edges[mac] = EdgeEntry(
+                entry = EdgeEntry(
                     mac, addr, reg.dev_addr, reg.dev_desc, stored, now, preferred, reg.cookie
                 )
+                comm.edges[mac] = entry
+                self._sn.emit(joined(comm, entry))
             return Outcome.OK, answer
         ok, answer = auth_edge(comm, edge.auth, reg.auth)
         if not ok:
             self._sn.drop("spoofed_mac")
+            what = "MAC" if edge.mac == mac else "address"
+            why = f"its {what} is registered by another {edge_text(edge)} (another token)"
+            self._refused(addr, comm, mac, why, now)
             return Outcome.REFUSED, ZERO_AUTH
         if edge.mac != mac:
             del comm.edges[edge.mac]
@@ -189,6 +212,50 @@ class Registration:
             return
         del comm.edges[msg.src_mac]
         sn.emit(peer_event(PeerAction.CLEAR, msg.src_mac, edge.addr))
+        sn.emit(left(comm, edge, "UNREGISTER_SUPER"))
+
+    # -- what the log is told --------------------------------------------------------------------
+
+    def _refused(self, addr: Addr, comm: Community, mac: bytes, why: str, now: float) -> None:
+        """An edge answered with a NAK (or dropped for its tag): once a minute per socket."""
+        sn = self._sn
+        if sn.warned.due(("refused", addr, comm.name), now):
+            who = "auto-IP request" if mac == NULL_MAC else f"edge {mac_to_str(mac)}"
+            text = f"refused {who} from {addr[0]}:{addr[1]} in community {comm.display!r}: {why}"
+            sn.emit(OperatorWarning("edge_refused", text))
+
+    def _not_allowed(self, rx: Rx) -> None:
+        """A REGISTER_SUPER for a community not served: the edge hears nothing, the log does."""
+        sn, addr, name = self._sn, rx.addr, rx.common.community
+        if sn.warned.due(("not_allowed", addr, name), rx.now):
+            shown = name.decode("utf-8", "replace")
+            why = "not in the community file" if shown else "an empty community name"
+            text = f"edge {addr[0]}:{addr[1]} asked for community {shown!r}: {why}"
+            sn.emit(OperatorWarning("community_not_allowed", text))
+
+    # -- auto-IP ---------------------------------------------------------------------------------
+
+    def _assign_ip(self, comm: Community, desc: bytes, addr: Addr, now: float) -> IpSubnet:
+        """An address for the asker at `addr`: the one reserved for it if still free (a retry),
+        else the first free by n2n's rule, neither registered nor reserved for someone else."""
+        if comm.subnet is None:
+            return NULL_SUBNET
+        used = {e.dev_addr.net_addr for e in comm.edges.values()}
+        offers = comm.offers
+        key = (addr, desc)
+        mine = offers.pop(key, None)
+        if mine is not None and mine.until > now and mine.host not in used:
+            host = mine.host
+        else:
+            used.update(o.host for o in offers.values() if o.until > now)
+            found = assign_host(comm.subnet, desc, used)
+            if found is None:
+                return NULL_SUBNET
+            host = found
+        if len(offers) >= self._config.max_edges_per_community:
+            del offers[next(iter(offers))]  # the oldest reservation goes first
+        offers[key] = Offer(host, now + REGISTRATION_TIMEOUT)
+        return IpSubnet(host, comm.subnet[1])
 
 
 def _remote_auth(comm: Community, auth: Auth) -> tuple[bool, Auth]:
@@ -225,6 +292,17 @@ def _user_answer(comm: Community, auth: Auth) -> tuple[bool, Auth]:
     return True, Auth(N2N_AUTH_USER_PASSWORD, token)
 
 
+def _auth_trouble(comm: Community, auth: Auth) -> str:
+    """Why `_remote_auth` refused, for the log."""
+    if comm.users and auth.scheme != N2N_AUTH_USER_PASSWORD:
+        return "the community needs a user and password (-I/-J), the edge sent none"
+    if not comm.users and auth.scheme == N2N_AUTH_USER_PASSWORD:
+        return "the edge sent a user and password (-J), the community has no users"
+    if comm.users:
+        return "unknown user or wrong password (its public key is not in the community file)"
+    return f"unknown authentication scheme {auth.scheme}"
+
+
 def _wants_auto_ip(dev: IpSubnet) -> bool:
     """§4 REGISTER_SUPER: 0.0.0.0, 255.255.255.255, prefix 0 or 169.254/16 ask for an address."""
     return (
@@ -232,11 +310,3 @@ def _wants_auto_ip(dev: IpSubnet) -> bool:
         or dev.bitlen == 0
         or (dev.net_addr & 0xFFFF0000) == 0xA9FE0000
     )
-
-
-def _assign_ip(comm: Community, desc: bytes) -> IpSubnet:
-    if comm.subnet is None:
-        return NULL_SUBNET
-    used = {e.dev_addr.net_addr for e in comm.edges.values()}
-    host = assign_host(comm.subnet, desc, used)
-    return NULL_SUBNET if host is None else IpSubnet(host, comm.subnet[1])

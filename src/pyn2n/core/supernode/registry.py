@@ -4,11 +4,12 @@ Communities come from the community file (fixed, never purged) or are created on
 REGISTER_SUPER (no `-c` file, or a name matching one of its patterns) and get an auto-IP subnet.
 Edges are stored under their MAC; associations remember which supernode holds a MAC we do not.
 Timers: edges go 60 s after their last REGISTER_SUPER, empty on-the-fly communities with them,
-associations after 180 s. Every table is bounded by the configuration; a full one drops.
+associations after 180 s, auto-IP reservations (`Offer`) after 60 s. Every table is bounded by the configuration; a full one drops.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from pyn2n.constants import (
 from pyn2n.core.api import Addr
 from pyn2n.core.community import CommunityList, assign_subnet, community_field
 from pyn2n.core.config import ConfigError, SupernodeConfig
-from pyn2n.core.events import Event, PeerAction, PeerEvent
+from pyn2n.core.events import Event, OperatorNotice, PeerAction, PeerEvent
 from pyn2n.core.secure import HeaderCrypto
 from pyn2n.crypto.auth import SharedSecret, dynamic_key, federation_private_key
 from pyn2n.crypto.timestamp import StampTracker
@@ -74,6 +75,14 @@ class EdgeEntry:
 
 
 @dataclass(slots=True)
+class Offer:
+    """An address an auto-IP answer handed out, reserved for its asker until `until`."""
+
+    host: int
+    until: float
+
+
+@dataclass(slots=True)
 class Assoc:
     addr: Addr
     last_seen: float
@@ -89,6 +98,8 @@ class Community:
     users: dict[bytes, User] = field(default_factory=dict)
     edges: dict[bytes, EdgeEntry] = field(default_factory=dict)
     assoc: dict[bytes, Assoc] = field(default_factory=dict)
+    # auto-IP answers by asker (its socket and desc: the request carries a null MAC)
+    offers: dict[tuple[Addr, bytes], Offer] = field(default_factory=dict)
     subnet: tuple[int, int] | None = None
     dynamic_key: bytes | None = None
     stamps: StampTracker = field(default_factory=StampTracker)
@@ -104,6 +115,23 @@ class Community:
 
 def peer_event(action: PeerAction, mac: bytes, addr: Addr) -> Event:
     return PeerEvent(action, mac_to_str(mac), f"{addr[0]}:{addr[1]}")
+
+
+def edge_text(edge: EdgeEntry) -> str:
+    """An edge as the log names it: MAC, desc, address and socket."""
+    desc = edge.desc.split(b"\x00", 1)[0].decode("utf-8", "replace")
+    ip = ""
+    if edge.dev_addr.net_addr:
+        ip = f" {ipaddress.IPv4Address(edge.dev_addr.net_addr)}/{edge.dev_addr.bitlen}"
+    return f"edge {mac_to_str(edge.mac)} {desc!r}{ip} at {edge.addr[0]}:{edge.addr[1]}"
+
+
+def joined(comm: Community, edge: EdgeEntry) -> Event:
+    return OperatorNotice("edge_joined", f"{edge_text(edge)} joined community {comm.display!r}")
+
+
+def left(comm: Community, edge: EdgeEntry, why: str) -> Event:
+    return OperatorNotice("edge_left", f"{edge_text(edge)} left community {comm.display!r}: {why}")
 
 
 class Registry:
@@ -234,6 +262,10 @@ class Registry:
                 if edge.last_seen < edge_deadline:
                     del comm.edges[mac]
                     self._sn.emit(peer_event(PeerAction.PURGE, mac, edge.addr))
+                    self._sn.emit(left(comm, edge, "no REGISTER_SUPER for 60 s (purged)"))
+            for key, offer in list(comm.offers.items()):
+                if offer.until <= now:
+                    del comm.offers[key]
             for mac, assoc in list(comm.assoc.items()):
                 if assoc.last_seen < assoc_deadline:
                     del comm.assoc[mac]
