@@ -1,4 +1,4 @@
-"""Per-stage cost of one small frame through a pyn2n edge (issue #11; docs/performance.md).
+"""Per-stage cost of one small frame through a pyn2n edge (docs/performance.md).
 
 Not a test (speed is never asserted): a synthetic, in-memory run of the real loop and the real
 core. Two edges `a` and `b` meet on a SimNet (tests/simnet.py, the standard path or the fast

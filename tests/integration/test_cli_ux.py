@@ -1,4 +1,4 @@
-"""Issue #12, the operator's side, as real processes in lab namespaces: a failed community
+"""The operator's side as real processes in lab namespaces: a failed community
 reload makes `ctl` exit 1 with the reason; an unresolvable `-l` is warned about once and the
 edge runs on the others; Ctrl-C while waiting for DNS exits quietly; a busy TAP names `-d`;
 `-v` logs pyn2n's decisions (peer paths and why) and no library chatter."""

@@ -1,4 +1,4 @@
-"""The operator's unhappy paths as real processes on a lab (issue #12): two cloned edges without
+"""The operator's unhappy paths as real processes on a lab: two cloned edges without
 `-a` get different addresses and ping each other; a supernode that does not answer, a wrong
 `-k` and a community the supernode does not serve each produce one WARNING line naming the
 cause and the fix; the supernode logs edges joining."""

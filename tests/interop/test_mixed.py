@@ -1,4 +1,4 @@
-"""A mixed community: one real n2n (C) edge and two pyn2n edges (issue #6, docs/fastpath.md).
+"""A mixed community: one real n2n (C) edge and two pyn2n edges (docs/fastpath.md).
 
 The two pyn2n edges negotiate the fast path with packet code 20, which the C edge receives from
 them too (each offers it once their direct path works) and must drop without harm. Every pair

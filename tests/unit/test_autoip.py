@@ -1,4 +1,4 @@
-"""Auto-IP never hands out one address twice (issue #12, defect 1): the supernode reserves what
+"""Auto-IP never hands out one address twice: the supernode reserves what
 it offered for the asker (socket and desc), and an edge refused for its auto-IP address asks for
 another. In the simulated network and against the supernode core alone."""
 

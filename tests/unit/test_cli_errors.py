@@ -1,4 +1,4 @@
-"""Issue #12 defect 8: errors that point the right way (flags, config files, -a, versions)."""
+"""Errors that point the right way (flags, config files, -a, versions)."""
 
 from __future__ import annotations
 

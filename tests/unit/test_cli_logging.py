@@ -1,4 +1,4 @@
-"""Issue #12 defects 3 and 5: -v shows pyn2n's decisions and keeps libraries quiet; -l names
+"""-v shows pyn2n's decisions and keeps libraries quiet; -l names
 that do not resolve are warned about once and retried, the others are used."""
 
 from __future__ import annotations

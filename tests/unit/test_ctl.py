@@ -1,4 +1,4 @@
-"""Issue #12 defects 4 and 7: `pyn2n ctl` output fits 80 columns, is tab-separated when piped,
+"""`pyn2n ctl` output fits 80 columns, is tab-separated when piped,
 shows ages and `-`, and explains error replies (a failed reload, a method the node lacks)."""
 
 from __future__ import annotations

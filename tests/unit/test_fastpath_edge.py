@@ -242,7 +242,7 @@ def test_batch_dispatch_sends_fast_plain_and_super_frames_each_their_way() -> No
 
 
 def test_with_r_replies_to_a_host_bridged_behind_a_fast_peer_take_the_fast_path() -> None:
-    # -r: a host first seen on the fast path is learned (issue #10 defect 2: it was only
+    # -r: a host first seen on the fast path is learned (it used to be only
     # refreshed, so replies went to the supernode with a QUERY_PEER for a MAC that is no edge)
     net, (a, b) = setup(
         {"fastpath": True, "allow_routing": True}, {"fastpath": True, "allow_routing": True}

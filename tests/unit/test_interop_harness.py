@@ -1,4 +1,4 @@
-"""The interop harness fails, never skips, when a pyn2n command it needs is broken (issue #10)."""
+"""The interop harness fails, never skips, when a pyn2n command it needs is broken."""
 
 from __future__ import annotations
 

@@ -163,7 +163,7 @@ def test_drops_add_the_drivers_counts_that_are_not_zero() -> None:
 
 
 def test_failed_reload_is_an_error_reply() -> None:
-    """Issue #12 defect 4: a bad community file is reported to the asker, not only logged."""
+    """A bad community file is reported to the asker, not only logged."""
     from pyn2n.mgmt.protocol import CommandFailed
 
     def bad() -> None:

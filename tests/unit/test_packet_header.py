@@ -1,5 +1,5 @@
 """The PACKET header an edge keeps per destination (`wire.packet.packet_header`) plus the payload
-is byte for byte what `encode_packet` builds (issue #11: the header is built once, the wire stays
+is byte for byte what `encode_packet` builds (the header is built once, the wire stays
 the same)."""
 
 from __future__ import annotations

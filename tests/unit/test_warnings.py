@@ -1,6 +1,6 @@
-"""Wrong settings are named (issue #12, defect 2): the cores emit one warning per cause and
+"""Wrong settings are named: the cores emit one warning per cause and
 minute naming cause and fix, the supernode tells edges joining, leaving and refused, and
-`ctl peers` names the real cause (defect 6). Sans-IO, with the simulated network."""
+`ctl peers` names the real cause. Sans-IO, with the simulated network."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ that the drivers see (contract: `core/api.py` `FastEdgeNode`). It builds the col
 timer schedule. It never touches a socket, the clock or a random source: `now` comes with every
 input, randomness from the injected `rng`, wall-clock time (header-encryption stamps, management
 time stamps) from the optional `wall_clock`. Where and why pyn2n differs from n2n:
-docs/n2n-differences-edge.md."""
+docs/n2n-differences.md ("Edge"); how it works: docs/edge.md."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 `header` (trial decryption, locking, time stamps) to the handlers in `relay` (PACKET, REGISTER,
 QUERY_PEER, PEER_INFO), `register` (REGISTER_SUPER, UNREGISTER_SUPER, authentication, auto-IP)
 and `federation` (the other supernodes); `registry` holds communities, edges and associations.
-Where it deliberately differs from n2n: docs/n2n-differences-supernode.md.
+Where it deliberately differs from n2n: docs/n2n-differences.md ("Supernode").
 """
 
 from pyn2n.core.supernode.node import Supernode

@@ -7,7 +7,7 @@ learned supernodes go after `LAST_SEEN_SN_INACTIVE` (90 s) of silence. A superno
 active — it gets broadcasts and forwarded registrations — while heard from within 90 s, and is
 re-registered with every 10 s when silent for more than `LAST_SEEN_SN_ACTIVE` (20 s). The
 federation shares the highest key_time (§7.3). Differences from n2n:
-docs/n2n-differences-supernode.md.
+docs/n2n-differences.md ("Supernode").
 """
 
 from __future__ import annotations
