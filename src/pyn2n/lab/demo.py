@@ -87,6 +87,9 @@ class Demo:
         report.log_dir = self.ov.log_dir
         self.silent_since = 0.0
         self.on_silenced: list[str] = []  # the edges that used the supernode when it went silent
+        # the supernode that goes silent: the one most edges use then (edges spread over both)
+        self.down = SUPERNODE
+        self.up = STANDBY
 
     @property
     def late(self) -> str:
@@ -205,15 +208,21 @@ class Demo:
         )
 
     def _silenced(self) -> list[str]:
-        """The hosts the supernode's host can no longer reach while it is silent."""
-        return [h for h in self.lab.hosts if h != SUPERNODE]
+        """The hosts the silent supernode's host can no longer reach."""
+        return [h for h in self.lab.hosts if h != self.down]
 
     def silent(self) -> str:
         """The supernode's host goes silent as a dead cloud instance does: the router drops
         every datagram to and from it, nobody answers, not even with ICMP."""
-        self.on_silenced = [e for e in self.first if self.ov.current_supernode(e) == SUPERNODE]
+        using = {
+            sn: [e for e in self.first if self.ov.current_supernode(e) == sn]
+            for sn in (SUPERNODE, STANDBY)
+        }
+        if len(using[STANDBY]) > len(using[SUPERNODE]):
+            self.down, self.up = STANDBY, SUPERNODE
+        self.on_silenced = using[self.down]
         for host in self._silenced():
-            self.lab.block(SUPERNODE, host)
+            self.lab.block(self.down, host)
         self.silent_since = t0 = time.monotonic()
         pairs = list(permutations(self.first, 2))
         with ThreadPoolExecutor(len(pairs)) as pool:
@@ -230,41 +239,42 @@ class Demo:
         if still:
             raise _StepFailed(f"paths no longer direct: {', '.join(still)}")
         return (
-            f"the router drops all of {SUPERNODE}'s traffic (no answer, no ICMP: a dead cloud "
+            f"the router drops all of {self.down}'s traffic, the supernode of "
+            f"{' '.join(self.on_silenced)} (no answer, no ICMP: a dead cloud "
             f"instance); in the {time.monotonic() - t0:.1f} s after, {len(pairs)} pairs x "
             f"{CRASH_PINGS} pings: all answered, paths still direct"
         )
 
     def failover_silent(self) -> str:
         for edge in self.first:
-            self.ov.wait_current(edge, STANDBY, timeout=FAILOVER_TIMEOUT)
+            self.ov.wait_current(edge, self.up, timeout=FAILOVER_TIMEOUT)
         took = self.report.failover["silent"] = time.monotonic() - self.silent_since
         moved = self.on_silenced
         already = [e for e in self.first if e not in moved]
-        note = f"; {' '.join(already)} used {STANDBY} already" if already else ""
+        note = f"; {' '.join(already)} used {self.up} already" if already else ""
         return (
-            f"{' '.join(moved) or 'no edge'} moved to {STANDBY} "
-            f"({self.lab.supernode_endpoint(STANDBY)}) {took:.1f} s after {SUPERNODE} went "
+            f"{' '.join(moved)} moved to {self.up} "
+            f"({self.lab.supernode_endpoint(self.up)}) {took:.1f} s after {self.down} went "
             f"silent (REGISTER_SUPER every 20 s, -i; then three unanswered tries 2 s apart){note}"
         )
 
     def failover_icmp(self) -> str:
         for host in self._silenced():
-            self.lab.unblock(SUPERNODE, host)
-        code = self.ov.kill(STANDBY)
+            self.lab.unblock(self.down, host)
+        code = self.ov.kill(self.up)
         t0 = time.monotonic()
         for edge in self.first:
-            self.ov.wait_current(edge, SUPERNODE, timeout=FAILOVER_TIMEOUT)
+            self.ov.wait_current(edge, self.down, timeout=FAILOVER_TIMEOUT)
         took = self.report.failover["icmp"] = time.monotonic() - t0
         return (
-            f"{SUPERNODE} reachable again, {STANDBY} killed (exit {code}; its host answers ICMP "
-            f"port unreachable): {' '.join(self.first)} moved to {SUPERNODE} {took:.1f} s later"
+            f"{self.down} reachable again, {self.up} killed (exit {code}; its host answers ICMP "
+            f"port unreachable): {' '.join(self.first)} moved to {self.down} {took:.1f} s later"
         )
 
     def join(self) -> str:
         late = self.late
         self.ov.start_edge(late)
-        self.ov.wait_registered([late], supernode=SUPERNODE)
+        self.ov.wait_registered([late], supernode=self.down)
         everyone = [*self.first, late]
         pairs = [p for p in permutations(everyone, 2) if late in p]
         with ThreadPoolExecutor(len(pairs)) as pool:
@@ -273,7 +283,7 @@ class Demo:
         for other in self.first:
             self.ov.wait_path(late, other, "direct")
         return (
-            f"{late} started now, registered at {SUPERNODE}, pings {' '.join(self.first)} "
+            f"{late} started now, registered at {self.down}, pings {' '.join(self.first)} "
             "and is pinged back, direct paths"
         )
 
