@@ -259,3 +259,101 @@ def test_zmq_req_rep_times_every_round_trip() -> None:
     rep.wait(10)
     assert len(res["rtt_us"]) == 50
     assert all(r > 0 for r in res["rtt_us"])
+
+
+def test_zmq_req_stops_at_its_deadline_and_ends_the_replier() -> None:
+    port = _free_port()
+    rep = _spawn("zmq-rep", f"tcp://127.0.0.1:{port}", 64, 10_000_000)
+    _ready(rep)
+    t0 = time.monotonic()
+    req = _spawn("zmq-req", f"tcp://127.0.0.1:{port}", 64, 10_000_000, 0.3)
+    res = _result(req)
+    assert rep.wait(10) == 0  # the empty message ended it long before its count
+    assert time.monotonic() - t0 < 15
+    assert 0 < len(res["rtt_us"]) < 10_000_000
+
+
+def _latency_results() -> dict[str, Any]:
+    """One latency run per path: eth, pyn2n-null (the reference) and VXLAN."""
+    from pyn2n.bench.experiments import LATENCY_METRICS
+
+    figures = {
+        "eth": (0.05, 0.1, 0.06, 0.2, 40.0, 80.0, 45.0, 90.0),
+        "pyn2n-null": (0.5, 1.0, 3.0, 9.0, 200.0, 400.0, 2200.0, 5000.0),
+        "vxlan": (0.08, 0.2, 0.05, 0.3, 50.0, 100.0, 60.0, 150.0),
+    }
+    keys = [m.key for m in LATENCY_METRICS]
+    path = {"description": "d", "status": "ok", "reason": None, "mtu": 1500}
+    return {
+        "started": "2026-01-01T00:00:00+00:00",
+        "seconds": 60.0,
+        "command": ["pyn2n", "bench"],
+        "machine": {"cpus": 2, "kernel": "6", "python": "3.11", "loadavg": "0 0 0"},
+        "settings": Settings.quick().to_dict(),
+        "repeats": 1,
+        "underlay": "eth",
+        "reference": "pyn2n-null",
+        "paths": {name: {**path, "label": name, "family": name.split("-")[0]} for name in figures},
+        "experiments": {
+            "latency": {
+                "title": "Latency",
+                "metrics": [
+                    {"key": m.key, "label": m.label, "higher_is_better": m.higher_is_better}
+                    for m in LATENCY_METRICS
+                ],
+            }
+        },
+        "runs": [
+            {
+                "path": name,
+                "experiment": "latency",
+                "status": "ok",
+                "figures": dict(zip(keys, [*values, 900.0], strict=True)),
+                "cpu": {"overlay_pct": None, "machine_pct": 100.0},
+                "error": None,
+            }
+            for name, values in figures.items()
+        ],
+    }
+
+
+def test_latency_tables_show_percentiles_rise_and_ratios(tmp_path: Any) -> None:
+    results = _latency_results()
+    files = report.write_outputs(results, tmp_path)
+    assert "latency.png" in {f.name for f in files}
+    md = (tmp_path / "results.md").read_text()
+    ping = md.split("### ping")[1].split("###")[0]
+    assert "| path | p50 ms | p99 ms | p50 loaded ms | p99 loaded ms | rise ms |" in ping
+    # figures, the rise (loaded p50 - idle p50), then ÷ eth / ÷ pyn2n-null per figure
+    assert "| pyn2n-null | 0.5 | 1.00 | 3.00 | 9.00 | +2.50 | 10.00 / 1.00 |" in ping
+    assert "| vxlan | 0.08 | 0.2 | 0.05 | 0.3 | −0.03 | 1.60 / 0.16 |" in ping
+    zmq = md.split("### ZeroMQ REQ/REP")[1]
+    assert "| pyn2n-null | 200 | 400 | 2,200 | 5,000 | +2,000 |" in zmq
+    assert "| vxlan | 50.0 | 100 | 60.0 | 150 | +10.0 |" in zmq
+    assert "| eth | 900 |" in zmq  # the bulk flow's rate
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_latency_experiment_idle_and_loaded_on_eth(tmp_path: Any) -> None:
+    from pyn2n.bench import run
+
+    out = tmp_path / "bench"
+    argv = ["--quick", "--no-install", "--paths", "eth", "--experiments", "latency"]
+    assert run.main([*argv, "--load-seconds", "4", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    (only,) = results["runs"]
+    assert only["status"] == "ok", only["error"]
+    f, d = only["figures"], only["details"]
+    for kind, unit in (("ping", "ms"), ("zmq", "us")):
+        p50 = f["ping_ms"] if kind == "ping" else f["zmq_rtt_us"]
+        p99 = f[f"{kind}_p99_{unit}"]
+        loaded = f["ping_load_ms"] if kind == "ping" else f["zmq_load_us"]
+        assert p99 >= p50 > 0, (kind, f)
+        assert f[f"{kind}_load_p99_{unit}"] >= loaded > 0, (kind, f)
+        assert d[f"{kind}_rise_{unit}"] == pytest.approx(loaded - p50)
+    assert f["load_mbit_s"] > 0  # the bulk flow ran under the loaded measurement
+    assert d["ping_replies"] == d["ping_sent"] and d["ping_load_replies"] > 0
+    assert 0 < d["zmq_load_count"] <= d["zmq_count"]
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "### ping" in (out / "results.md").read_text()

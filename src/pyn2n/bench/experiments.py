@@ -52,6 +52,7 @@ class Settings:
     ping_interval: float = 0.01
     lat_size: int = 64
     lat_count: int = 5_000
+    load_seconds: float = 12.0  # the bulk flow of the loaded latency measurement
     mcast_size: int = 1024
     mcast_rate: int = 10_000
     mcast_seconds: float = 5.0
@@ -67,8 +68,9 @@ class Settings:
             size_bytes=10_000_000,
             size_min_count=500,
             size_max_count=20_000,
-            ping_count=20,
+            ping_count=50,
             lat_count=500,
+            load_seconds=5.0,
             mcast_rate=2_000,
             mcast_seconds=1.0,
             iperf_seconds=1.0,
@@ -282,43 +284,119 @@ def zmq_sizes(ctx: Context, path: NetPath) -> Outcome:
 # --- (d) latency --------------------------------------------------------------------------------
 
 
-PING_TIME = re.compile(r"time=([0-9.]+) ms")
+PING_TIME = re.compile(r"icmp_seq=(\d+) .*time=([0-9.]+) ms")
+LOAD_WARMUP = 1.0  # seconds the bulk flow runs before the loaded round trips start
+LOAD_MARGIN = 0.5  # seconds of bulk flow left when the loaded round trips must have ended
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The `pct` percentile (0..100) of `values`, interpolated between the closest ranks
+    (numpy's default "linear" method): p50 is the median, p100 the largest value."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentile {pct} outside 0..100")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _ping(ctx: Context, path: NetPath, name: str) -> list[float]:
+    """`ping_count` echoes from the first host to the second; the RTTs of the replies, ms. One
+    more echo goes first, not counted: it may wait for the neighbours' ARP."""
+    client, server = _pair(path)
+    s = ctx.settings
+    count = s.ping_count + 1
+    argv = f"ping -n -c {count} -i {s.ping_interval} -W 2 {path.addresses[server]}"
+    ping = Peer(ctx, client, argv.split(), name)
+    # ping exits 1 when a reply is missing: a lossy path still has an RTT
+    lines = ping.wait(30 + count * (s.ping_interval + 0.1), ok=(0, 1))
+    found = [m for line in lines if (m := PING_TIME.search(line))]
+    rtts_ms = [float(m.group(2)) for m in found if m.group(1) != "1"]
+    if not rtts_ms:
+        raise BenchError(f"{name} {path.addresses[server]} from {client}: no replies")
+    return rtts_ms
+
+
+def _req_rep(ctx: Context, path: NetPath, name: str, seconds: float = 0.0) -> list[float]:
+    """`lat_count` ZeroMQ REQ/REP round trips (fewer if `seconds` > 0 run out); RTTs in µs."""
+    client, server = _pair(path)
+    s = ctx.settings
+    bind = f"tcp://0.0.0.0:{ZMQ_LAT_PORT}"
+    rep = _peer(ctx, server, "zmq-rep", bind, s.lat_size, s.lat_count)
+    rep.expect("ready")
+    target = f"tcp://{path.addresses[server]}:{ZMQ_LAT_PORT}"
+    req = Peer(
+        ctx,
+        client,
+        [*PEERS, "zmq-req", target, str(s.lat_size), str(s.lat_count), str(seconds)],
+        name,
+    )
+    rtt_us: list[float] = req.result(30 + s.lat_count * 0.01)["rtt_us"]
+    rep.wait(10)
+    if not rtt_us:
+        raise BenchError(f"{name} to {target}: no round trip within {seconds:.1f} s")
+    return rtt_us
+
+
+def _pcts(prefix: str, values: Sequence[float]) -> dict[str, float]:
+    return {f"{prefix}_p50": percentile(values, 50), f"{prefix}_p99": percentile(values, 99)}
 
 
 def latency(ctx: Context, path: NetPath) -> Outcome:
-    """ICMP echo RTT (`ping`) and a ZeroMQ REQ/REP round trip of `lat_size` bytes."""
-    client, server = _pair(path)
+    """ICMP echo RTT (`ping`) and a ZeroMQ REQ/REP round trip of `lat_size` bytes, p50 and p99,
+    first on an idle path, then while an iperf3 TCP stream runs between the same two hosts
+    (same direction as the pings and requests) for `load_seconds`."""
     s = ctx.settings
     meter = ctx.meter(path)
     meter.start()
-    argv = f"ping -n -c {s.ping_count} -i {s.ping_interval} -W 2 {path.addresses[server]}"
-    ping = Peer(ctx, client, argv.split(), "ping")
-    # ping exits 1 when a reply is missing: a lossy path still has an RTT
-    lines = ping.wait(30 + s.ping_count * (s.ping_interval + 0.1), ok=(0, 1))
-    rtts_ms = [float(m.group(1)) for line in lines if (m := PING_TIME.search(line))]
-    if not rtts_ms:
-        raise BenchError(f"ping {path.addresses[server]} from {client}: no replies")
-    rep = _peer(ctx, server, "zmq-rep", f"tcp://0.0.0.0:{ZMQ_LAT_PORT}", s.lat_size, s.lat_count)
-    rep.expect("ready")
-    target = f"tcp://{path.addresses[server]}:{ZMQ_LAT_PORT}"
-    req = _peer(ctx, client, "zmq-req", target, s.lat_size, s.lat_count)
-    rtt_us = req.result(30 + s.lat_count * 0.01)["rtt_us"]
-    rep.wait(10)
+    ping_idle = _ping(ctx, path, "ping")
+    zmq_idle = _req_rep(ctx, path, "zmq-req")
     cpu = meter.stop()
-    zmq_sorted = sorted(rtt_us)
+    load_meter = ctx.meter(path)
+    srv, cli = _iperf_start(ctx, path, [], "iperf3-load", s.load_seconds, load_meter)
+    started = time.monotonic()
+    time.sleep(LOAD_WARMUP)  # past TCP's slow start: the queues have filled
+    ping_load = _ping(ctx, path, "ping-load")
+    left = s.load_seconds - (time.monotonic() - started) - LOAD_MARGIN
+    if left < 0.2:
+        raise BenchError(
+            f"{path.name}: the {s.load_seconds} s bulk flow ended before the loaded round trips "
+            "(more --load-seconds or fewer pings)"
+        )
+    zmq_load = _req_rep(ctx, path, "zmq-req-load", left)
+    end, load_cpu = _iperf_end(srv, cli, s.load_seconds, [], load_meter)
+    load_mbit_s = end["sum_received"]["bits_per_second"] / 1e6
+    idle = {**_pcts("ping", ping_idle), **_pcts("zmq", zmq_idle)}
+    loaded = {**_pcts("ping", ping_load), **_pcts("zmq", zmq_load)}
     return Outcome(
         figures={
-            "ping_ms": statistics.median(rtts_ms),
-            "zmq_rtt_us": statistics.median(rtt_us),
+            "ping_ms": idle["ping_p50"],
+            "ping_p99_ms": idle["ping_p99"],
+            "ping_load_ms": loaded["ping_p50"],
+            "ping_load_p99_ms": loaded["ping_p99"],
+            "zmq_rtt_us": idle["zmq_p50"],
+            "zmq_p99_us": idle["zmq_p99"],
+            "zmq_load_us": loaded["zmq_p50"],
+            "zmq_load_p99_us": loaded["zmq_p99"],
+            "load_mbit_s": load_mbit_s,
         },
         details={
-            "ping_replies": len(rtts_ms),
+            "ping_replies": len(ping_idle),
+            "ping_load_replies": len(ping_load),
             "ping_sent": s.ping_count,
-            "ping_mean_ms": statistics.fmean(rtts_ms),
-            "zmq_mean_us": statistics.fmean(rtt_us),
-            "zmq_p99_us": zmq_sorted[min(len(zmq_sorted) - 1, int(0.99 * len(zmq_sorted)))],
+            "ping_mean_ms": statistics.fmean(ping_idle),
+            "ping_rise_ms": loaded["ping_p50"] - idle["ping_p50"],
+            "zmq_mean_us": statistics.fmean(zmq_idle),
+            "zmq_load_count": len(zmq_load),
+            "zmq_rise_us": loaded["zmq_p50"] - idle["zmq_p50"],
             "zmq_size": s.lat_size,
             "zmq_count": s.lat_count,
+            "load_seconds": s.load_seconds,
+            "load_retransmits": end["sum_sent"].get("retransmits"),
+            "load_cpu": load_cpu.to_dict() if load_cpu else None,
         },
         cpu=cpu,
     )
@@ -382,25 +460,48 @@ def multicast(ctx: Context, path: NetPath) -> Outcome:
 # --- (f) iperf3 ---------------------------------------------------------------------------------
 
 
-def _iperf(
-    ctx: Context, path: NetPath, extra: Sequence[str], name: str
-) -> tuple[dict[str, Any], CpuSample]:
+def _iperf_start(
+    ctx: Context,
+    path: NetPath,
+    extra: Sequence[str],
+    name: str,
+    seconds: float,
+    meter: CpuMeter | None = None,
+) -> tuple[Peer, Peer]:
+    """Start an iperf3 server on the second host, then `meter`, then the client on the first."""
     client, server = _pair(path)
-    seconds = ctx.settings.iperf_seconds
     # --forceflush: "Server listening" must reach the pipe at once, it is the ready signal
     srv = Peer(ctx, server, f"iperf3 -s -1 --forceflush -p {IPERF_PORT}".split(), f"{name}-server")
     srv.expect("Server listening")
-    meter = ctx.meter(path)
-    meter.start()
+    if meter is not None:
+        meter.start()
     argv = f"iperf3 -c {path.addresses[server]} -p {IPERF_PORT} -t {seconds} -J".split()
-    cli = Peer(ctx, client, [*argv, *extra], name)
+    return srv, Peer(ctx, client, [*argv, *extra], name)
+
+
+def _iperf_end(
+    srv: Peer, cli: Peer, seconds: float, extra: Sequence[str], meter: CpuMeter | None = None
+) -> tuple[dict[str, Any], CpuSample | None]:
+    """Wait for the client of `_iperf_start`, stop `meter`, wait for the server; the client's
+    `end` report and the CPU sample."""
     out = cli.wait(seconds + 40)
-    cpu = meter.stop()
+    cpu = meter.stop() if meter is not None else None
     srv.wait(15)
     report = json.loads("\n".join(out))
     if "error" in report:
         raise BenchError(f"iperf3 {' '.join(extra)}: {report['error']}")
-    return report["end"], cpu
+    return dict(report["end"]), cpu
+
+
+def _iperf(
+    ctx: Context, path: NetPath, extra: Sequence[str], name: str
+) -> tuple[dict[str, Any], CpuSample]:
+    seconds = ctx.settings.iperf_seconds
+    meter = ctx.meter(path)
+    srv, cli = _iperf_start(ctx, path, extra, name, seconds, meter)
+    end, cpu = _iperf_end(srv, cli, seconds, extra, meter)
+    assert cpu is not None
+    return end, cpu
 
 
 def iperf_tcp(ctx: Context, path: NetPath) -> Outcome:
@@ -446,6 +547,7 @@ class Experiment:
     run: Callable[[Context, NetPath], Outcome]
     metrics: Callable[[Settings], list[Metric]]
     multicast: bool = False  # needs a path that carries multicast to two or more receivers
+    brief: tuple[str, ...] = ()  # the metrics of the progress line (default: the first two)
 
 
 def _size_metrics(s: Settings) -> list[Metric]:
@@ -453,6 +555,18 @@ def _size_metrics(s: Settings) -> list[Metric]:
         Metric(f"mbit_s@{size}", f"Mbit/s {size} B") for size in s.sizes
     ]
 
+
+LATENCY_METRICS = [
+    Metric("ping_ms", "ping p50 ms", higher_is_better=False),
+    Metric("ping_p99_ms", "ping p99 ms", higher_is_better=False),
+    Metric("ping_load_ms", "ping p50 ms loaded", higher_is_better=False),
+    Metric("ping_load_p99_ms", "ping p99 ms loaded", higher_is_better=False),
+    Metric("zmq_rtt_us", "ZeroMQ p50 µs", higher_is_better=False),
+    Metric("zmq_p99_us", "ZeroMQ p99 µs", higher_is_better=False),
+    Metric("zmq_load_us", "ZeroMQ p50 µs loaded", higher_is_better=False),
+    Metric("zmq_load_p99_us", "ZeroMQ p99 µs loaded", higher_is_better=False),
+    Metric("load_mbit_s", "bulk flow Mbit/s"),
+]
 
 EXPERIMENTS: list[Experiment] = [
     Experiment("transfer", "Large transfer over TCP", transfer, lambda s: [Metric("mb_s", "MB/s")]),
@@ -465,12 +579,10 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("zmq_sizes", "ZeroMQ msgs/s by message size", zmq_sizes, _size_metrics),
     Experiment(
         "latency",
-        "Latency (median round trip)",
+        "Latency, idle and under a bulk flow (p50 and p99 round trip)",
         latency,
-        lambda s: [
-            Metric("ping_ms", "ping RTT ms", higher_is_better=False),
-            Metric("zmq_rtt_us", "ZeroMQ REQ/REP RTT µs", higher_is_better=False),
-        ],
+        lambda s: LATENCY_METRICS,
+        brief=("ping_ms", "ping_load_ms", "zmq_rtt_us", "zmq_load_us"),
     ),
     Experiment(
         "multicast",

@@ -15,8 +15,11 @@ Roles (ports and addresses come from the caller):
   perf/local_thr.cpp and remote_thr.cpp (PUSH -> PULL); the receiver times from the first
   message to the last, result `{"messages", "size", "seconds"}` (messages: those timed,
   COUNT - 1). Messages are zero-filled, as remote_thr's are.
-- `zmq-rep BIND SIZE COUNT`, `zmq-req CONNECT SIZE COUNT`: REQ/REP round trips, each timed by
-  the requester; result `{"rtt_us": [...]}`.
+- `zmq-rep BIND SIZE COUNT`, `zmq-req CONNECT SIZE COUNT [SECONDS]`: REQ/REP round trips,
+  each timed by the requester after one untimed round trip (the connection's set-up: the
+  replier answers COUNT + 1); result `{"rtt_us": [...]}` (every timed round trip, µs). With SECONDS
+  (> 0) the requester stops early when they have passed and sends an empty message, which ends
+  the replier too.
 - `mcast-recv GROUP PORT IFADDR SECONDS`: join GROUP on the interface with IFADDR and count
   distinct sequence numbers until the sender's end marker (or SECONDS pass); result
   `{"received", "duplicates", "first", "last"}` (first/last arrival times, perf_counter).
@@ -116,21 +119,32 @@ def zmq_rep(bind: str, size: str, count: str) -> None:
     sock = ctx.socket(zmq.REP)
     sock.bind(bind)
     _ready()
-    for _ in range(int(count)):
-        sock.send(sock.recv())
+    for _ in range(int(count) + 1):  # + the requester's warm-up
+        msg = sock.recv()
+        sock.send(msg)
+        if not msg:  # the requester stopped early
+            break
     sock.close()
     ctx.term()
 
 
-def zmq_req(connect: str, size: str, count: str) -> None:
+def zmq_req(connect: str, size: str, count: str, seconds: str = "0") -> None:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.connect(connect)
-    payload = bytes(int(size))
+    payload = bytes(max(int(size), 1))  # an empty message is the stop signal
     clock = time.perf_counter_ns
+    sock.send(payload)  # warm-up: the first round trip waits for TCP's and ZMTP's handshakes
+    sock.recv()
+    limit = float(seconds)
+    deadline = clock() + int(limit * 1e9) if limit > 0 else None
     rtts = []
     for _ in range(int(count)):
         t0 = clock()
+        if deadline is not None and t0 >= deadline:
+            sock.send(b"")
+            sock.recv()
+            break
         sock.send(payload)
         sock.recv()
         rtts.append((clock() - t0) / 1000)

@@ -110,7 +110,8 @@ def short(value: float) -> str:
 def ratio(value: float | None, ref: float | None) -> str:
     if value is None or ref is None or ref == 0:
         return "—"
-    return f"{value / ref:.2f}"
+    r = value / ref
+    return f"{r:.2g}" if 0 < abs(r) < 0.01 else f"{r:.2f}"
 
 
 def _median(summary: dict[str, Any], path: str, exp: str, key: str) -> float | None:
@@ -184,7 +185,9 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
         ("zmq_thr", "msgs_s", f"ZeroMQ {s['zmq_size']} B msgs/s"),
         ("zmq_thr", "mbit_s", "ZeroMQ Mbit/s"),
         ("latency", "ping_ms", "ping ms"),
+        ("latency", "ping_load_ms", "ping ms loaded"),
         ("latency", "zmq_rtt_us", "ZeroMQ RTT µs"),
+        ("latency", "zmq_load_us", "ZeroMQ RTT µs loaded"),
         ("multicast", "recv_pps", "multicast pkts/s"),
         ("multicast", "delivered_pct", "multicast % delivered"),
         ("iperf_tcp", "mbit_s", "iperf3 TCP Mbit/s"),
@@ -211,7 +214,8 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
     out += [
         "",
         "Each figure divided by the same figure of the reference. For latency lower is better, "
-        "so a ratio above 1 is slower.",
+        "so a ratio above 1 is slower. Latency figures are medians (p50); loaded: while a bulk "
+        "TCP flow runs between the same hosts.",
         "",
         "### CPU of the overlay processes (%, 100 = one core)",
         "",
@@ -226,6 +230,10 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
         metrics = info["metrics"]
         if exp == "zmq_sizes":
             out += _sizes_tables(results, paths, label, under, ref if ref_ok else None)
+            continue
+        if exp == "latency":
+            out += _latency_tables(results, paths, label, under, ref if ref_ok else None)
+            out += _failure_notes(summary, paths, label, exp)
             continue
         # a ratio column only where its reference has the figure (eth has no multicast)
         refs_of = {
@@ -252,18 +260,87 @@ def markdown(results: dict[str, Any], plots: Sequence[str] = ()) -> str:
             row += [fmt(entry["overlay_cpu_pct"]), fmt(entry["machine_cpu_pct"])]
             rows.append(row)
         out += _table(header, rows)
-        notes = [
-            f"- {label[p]}: {summary[p][exp]['reason']}"
-            for p in paths
-            if summary[p][exp]["status"] == "skipped"
-        ]
-        notes += [f"- {label[p]} failed: {err}" for p in paths for err in summary[p][exp]["errors"]]
-        if notes:
-            out += ["", *notes]
+        out += _failure_notes(summary, paths, label, exp)
     if plots:
         out += ["", "## Plots", ""]
         out += [f"![{pathlib.Path(p).stem}]({p})" for p in plots]
     return "\n".join(out) + "\n"
+
+
+def _failure_notes(
+    summary: dict[str, Any], paths: Sequence[str], label: dict[str, str], exp: str
+) -> list[str]:
+    notes = [
+        f"- {label[p]}: {summary[p][exp]['reason']}"
+        for p in paths
+        if summary[p][exp]["status"] == "skipped"
+    ]
+    notes += [f"- {label[p]} failed: {err}" for p in paths for err in summary[p][exp]["errors"]]
+    return ["", *notes] if notes else []
+
+
+# (name in the tables, unit, idle p50, idle p99, loaded p50, loaded p99) of the latency experiment
+LATENCY_KINDS = [
+    ("ping", "ms", "ping_ms", "ping_p99_ms", "ping_load_ms", "ping_load_p99_ms"),
+    ("ZeroMQ REQ/REP", "µs", "zmq_rtt_us", "zmq_p99_us", "zmq_load_us", "zmq_load_p99_us"),
+]
+
+
+def rise(summary: dict[str, Any], path: str, idle_key: str, loaded_key: str) -> float | None:
+    """Loaded p50 minus idle p50 (medians over the repeats) of a path, or None."""
+    idle = _median(summary, path, "latency", idle_key)
+    loaded = _median(summary, path, "latency", loaded_key)
+    return None if idle is None or loaded is None else loaded - idle
+
+
+def signed(value: float | None) -> str:
+    """`fmt` with an explicit sign: a rise of latency can be negative (noise, or a busy CPU
+    that no longer sleeps between packets)."""
+    if value is None:
+        return "—"
+    return ("+" if value > 0 else "−" if value < 0 else "") + fmt(abs(value))
+
+
+def _latency_tables(
+    results: dict[str, Any],
+    paths: Sequence[str],
+    label: dict[str, str],
+    under: str,
+    ref: str | None,
+) -> list[str]:
+    """Per kind (ping, ZeroMQ): p50/p99 idle and loaded, the rise of p50 and the ratios to the
+    underlay and the reference; then the bulk flow's rate and the CPU."""
+    summary = results["summary"]
+    refs = [under, *([ref] if ref else [])]
+    names = " / ".join(f"÷ {r}" for r in refs)
+    out: list[str] = []
+    for kind, unit, *keys in LATENCY_KINDS:
+        cols = ["p50", "p99", "p50 loaded", "p99 loaded"]
+        header = ["path", *(f"{c} {unit}" for c in cols), f"rise {unit}"]
+        header += [f"{c} {names}" for c in cols]
+        rows = []
+        for p in paths:
+            row = [label[p], *(_cell(summary, p, "latency", k) for k in keys)]
+            row.append(signed(rise(summary, p, keys[0], keys[2])))
+            for k in keys:
+                value = _median(summary, p, "latency", k)
+                cells = [ratio(value, _median(summary, r, "latency", k)) for r in refs]
+                row.append("—" if value is None else " / ".join(cells))
+            rows.append(row)
+        out += [f"### {kind}", "", *_table(header, rows), ""]
+    out += _table(
+        ["path", "bulk flow Mbit/s", "overlay CPU % (idle)", "machine CPU % (idle)"],
+        [
+            [
+                label[p],
+                _cell(summary, p, "latency", "load_mbit_s"),
+                fmt(summary[p]["latency"]["overlay_cpu_pct"]),
+                fmt(summary[p]["latency"]["machine_cpu_pct"]),
+            ]
+            for p in paths
+        ],
+    )
+    return out
 
 
 def _experiment_note(exp: str, s: dict[str, Any]) -> str:
@@ -275,8 +352,12 @@ def _experiment_note(exp: str, s: dict[str, Any]) -> str:
         "zmq_sizes": "The same test for each message size; the count is "
         f"{s['size_bytes']:,} bytes ÷ size, kept within {s['size_min_count']:,}.."
         f"{s['size_max_count']:,}.",
-        "latency": f"Median of {s['ping_count']} pings ({s['ping_interval']} s apart) and of "
-        f"{s['lat_count']:,} ZeroMQ REQ/REP round trips of {s['lat_size']} B.",
+        "latency": f"p50 and p99 of {s['ping_count']} pings ({s['ping_interval']} s apart) and of "
+        f"{s['lat_count']:,} ZeroMQ REQ/REP round trips of {s['lat_size']} B, from the first host "
+        "to the second: idle, then again (loaded) while one iperf3 TCP stream runs from the "
+        f"first to the second for {s.get('load_seconds', '?')} s (after 1 s of it; the round "
+        "trips stop early when the stream nears its end). Rise: loaded p50 − idle p50. "
+        "Ratios: each figure ÷ the same figure of the reference paths.",
         "multicast": f"A UDP stream of {s['mcast_size']} B datagrams paced at "
         f"{s['mcast_rate']:,}/s for {s['mcast_seconds']} s from the first host to a group "
         "joined by every other host; the figures are those of the receiver that got least.",
@@ -360,15 +441,9 @@ def plot_all(results: dict[str, Any], out: pathlib.Path) -> list[str]:
     if "zmq_sizes" in results["experiments"] and paths:
         _sizes_figure(results, summary, paths, out / PLOTS["zmq_sizes"])
         written.append(PLOTS["zmq_sizes"])
-    bars(
-        "latency",
-        [
-            ("latency", "ping_ms", "ping RTT, ms"),
-            ("latency", "zmq_rtt_us", "ZeroMQ REQ/REP RTT, µs"),
-        ],
-        "Latency (median round trip; lower is better)",
-        log=False,
-    )
+    if "latency" in results["experiments"] and paths:
+        _latency_figure(results, summary, paths, out / PLOTS["latency"])
+        written.append(PLOTS["latency"])
     bars(
         "iperf3",
         [
@@ -449,6 +524,63 @@ def _bar_figure(
                 ax.text(0.01, yi, why, va="center", fontsize=8, color="#888888", transform=at_left)
     fig.suptitle(title)
     fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+
+
+def _latency_figure(
+    results: dict[str, Any], summary: dict[str, Any], paths: Sequence[str], target: pathlib.Path
+) -> None:
+    """Per path four bars: p50 and p99 (paler), idle (plain) and loaded (hatched)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
+    height = 1.3 + 0.62 * len(paths)
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, height), squeeze=False, sharey=True)
+    bars = [("p50 idle", 2, 1.0, ""), ("p99 idle", 3, 0.45, ""), ("p50 loaded", 4, 1.0, "///")]
+    bars.append(("p99 loaded", 5, 0.45, "///"))
+    labels = [results["paths"][p]["label"] for p in paths]
+    for ax, (kind, unit, *_keys) in zip(axes[0], LATENCY_KINDS, strict=True):
+        keys = list(_keys)
+        values: list[float] = []
+        for i, (_, k, alpha, hatch) in enumerate(bars):
+            key = keys[k - 2]
+            for yi, p in enumerate(paths):
+                v = _median(summary, p, "latency", key)
+                if v is None or v <= 0:
+                    continue
+                values.append(v)
+                y = yi + (i - 1.5) * 0.2
+                ax.text(v * 1.05, y, fmt(v), va="center", fontsize=6.5)
+                ax.barh(
+                    y,
+                    v,
+                    height=0.2,
+                    color=_colour(results, p),
+                    alpha=alpha,
+                    hatch=hatch,
+                    edgecolor="#333333",
+                    linewidth=0.4,
+                )
+        log = bool(values and max(values) / min(values) > 30)
+        if log:
+            ax.set_xscale("log")
+        if values:  # room for the labels past the longest bar
+            ax.set_xlim(right=max(values) * (3 if log else 1.2))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: short(x)))
+        ax.set_yticks(range(len(paths)), labels)
+        if not ax.yaxis_inverted():
+            ax.invert_yaxis()
+        ax.set_xlabel(f"{kind} RTT, {unit}" + (" (log scale)" if log else ""))
+        ax.grid(axis="x", alpha=0.3, which="both")
+    legend = [
+        Patch(facecolor="#7f7f7f", alpha=alpha, hatch=hatch, edgecolor="#333333", label=name)
+        for name, _, alpha, hatch in bars
+    ]
+    fig.legend(handles=legend, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle("Latency, idle and under a bulk TCP flow (p50 and p99; lower is better)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(target, dpi=110)
     plt.close(fig)
 

@@ -101,6 +101,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="iperf3 seconds per test (default 5; --quick: 1)",
     )
     a(
+        "--load-seconds",
+        type=float,
+        default=None,
+        help="bulk flow under the loaded latency measurement (default 12; --quick: 5)",
+    )
+    a(
         "--mcast-rate",
         type=int,
         default=None,
@@ -137,6 +143,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         "zmq_count": args.zmq_count,
         "sizes": args.sizes,
         "iperf_seconds": args.iperf_seconds,
+        "load_seconds": args.load_seconds,
         "mcast_rate": args.mcast_rate,
         "mcast_seconds": args.mcast_seconds,
     }
@@ -371,7 +378,9 @@ class Bench:
 
     def _line(self, repeat: int, path: NetPath, exp: Experiment, outcome: Outcome) -> str:
         metrics = exp.metrics(self.settings)
-        if len(metrics) > 2:  # the size sweep: its smallest and largest message sizes
+        if exp.brief:
+            metrics = [m for m in metrics if m.key in exp.brief]
+        elif len(metrics) > 2:  # the size sweep: its smallest and largest message sizes
             metrics = [metrics[0], metrics[len(metrics) // 2 - 1]]
         parts = [f"{report.fmt(outcome.figures.get(m.key))} {m.label}" for m in metrics]
         cpu = outcome.cpu
