@@ -367,45 +367,37 @@ def _udp_reader(
 def _gro_udp_reader(
     node: FastEdgeNode, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
 ) -> Callable[[], None]:
-    recv_batch = udp.recv_batch
-    recv_one = udp.recv_one
+    """While UDP_GRO is on, merged reads; otherwise the plain reader (one home for its rule)."""
+    plain = _udp_reader(node, udp, batch, clock, flush)
     recv_gro_batch = udp.recv_gro_batch
     receive_datagram = node.receive_datagram
     receive_gro = node.receive_gro
-    busy = False
-    last = float("-inf")
 
     def on_udp_fast() -> None:
-        nonlocal busy, last
+        if not udp.gro_reading:
+            plain()
+            return
         now = clock()
-        if udp.gro_reading:
-            for data, segment, addr in recv_gro_batch(batch):
-                if segment and len(data) > segment:
-                    receive_gro(data, segment, addr, now)
-                else:
-                    receive_datagram(data, addr, now)
-        elif busy:
-            got = recv_batch(batch)
-            for data, addr in got:
+        for data, segment, addr in recv_gro_batch(batch):
+            if segment and len(data) > segment:
+                receive_gro(data, segment, addr, now)
+            else:
                 receive_datagram(data, addr, now)
-            busy = len(got) > 1
-        else:
-            one = recv_one()
-            if one is not None:
-                receive_datagram(one[0], one[1], now)
-            busy = now - last < BUSY
         flush()
-        last = clock()
 
     return on_udp_fast
 
 
-def _tap_reader(
-    node: EdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
+def _frame_reader(
+    read_one: Callable[[], bytes | None],
+    read_batch: Callable[[int], list[bytes]],
+    one: Callable[[bytes, float], None],
+    many: Callable[[list[bytes], float], None],
+    batch: int,
+    clock: Clock,
+    flush: Callable[[], None],
 ) -> Callable[[], None]:
-    read_batch = tap.read_batch
-    read = tap.read
-    receive_frame = node.receive_frame
+    """A TAP reader: one frame per wake unless the device is busy (see `BUSY`), as `_udp_reader`."""
     busy = False
     last = float("-inf")
 
@@ -414,13 +406,12 @@ def _tap_reader(
         now = clock()
         if busy:
             frames = read_batch(batch)
-            for frame in frames:
-                receive_frame(frame, now)
+            many(frames, now)
             busy = len(frames) > 1
         else:
-            one = read()
-            if one is not None:
-                receive_frame(one, now)
+            frame = read_one()
+            if frame is not None:
+                one(frame, now)
             busy = now - last < BUSY
         flush()
         last = clock()
@@ -428,29 +419,29 @@ def _tap_reader(
     return on_tap
 
 
+def _tap_reader(
+    node: EdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
+) -> Callable[[], None]:
+    receive_frame = node.receive_frame
+
+    def receive_frames(frames: list[bytes], now: float) -> None:
+        for frame in frames:
+            receive_frame(frame, now)
+
+    return _frame_reader(
+        tap.read, tap.read_batch, receive_frame, receive_frames, batch, clock, flush
+    )
+
+
 def _vnet_tap_reader(
     node: FastEdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
 ) -> Callable[[], None]:
-    read_batch = tap.read_batch
-    read = tap.read
-    receive_vnet_frames = node.receive_vnet_frames
-    receive_vnet_frame = node.receive_vnet_frame
-    busy = False
-    last = float("-inf")
-
-    def on_vnet_tap() -> None:
-        nonlocal busy, last
-        now = clock()
-        if busy:
-            frames = read_batch(batch)
-            receive_vnet_frames(frames, now)
-            busy = len(frames) > 1
-        else:
-            one = read()
-            if one is not None:
-                receive_vnet_frame(one, now)
-            busy = now - last < BUSY
-        flush()
-        last = clock()
-
-    return on_vnet_tap
+    return _frame_reader(
+        tap.read,
+        tap.read_batch,
+        node.receive_vnet_frame,
+        node.receive_vnet_frames,
+        batch,
+        clock,
+        flush,
+    )
