@@ -75,6 +75,20 @@ def test_size_sweep_counts_are_clamped() -> None:
     assert s.size_count(1 << 30) == s.size_min_count
 
 
+def _run_header(repeats: int) -> dict[str, Any]:
+    """What every results.json starts with (a made-up run on eth, pyn2n-null the reference)."""
+    return {
+        "started": "2026-01-01T00:00:00+00:00",
+        "seconds": 60.0,
+        "command": ["pyn2n", "bench"],
+        "machine": {"cpus": 2, "kernel": "6", "python": "3.11", "loadavg": "0 0 0"},
+        "settings": Settings.quick().to_dict(),
+        "repeats": repeats,
+        "underlay": "eth",
+        "reference": "pyn2n-null",
+    }
+
+
 def _results() -> dict[str, Any]:
     """Three repeats over eth, pyn2n-null and a point-to-point path that failed once."""
     metrics = [{"key": "mb_s", "label": "MB/s", "higher_is_better": True}]
@@ -111,14 +125,7 @@ def _results() -> dict[str, Any]:
         run("ovpn-aes", "multicast", "skipped", err="point-to-point")
     path = {"description": "d", "status": "ok", "reason": None, "mtu": 1500}
     return {
-        "started": "2026-01-01T00:00:00+00:00",
-        "seconds": 60.0,
-        "command": ["pyn2n", "bench"],
-        "machine": {"cpus": 2, "kernel": "6", "python": "3.11", "loadavg": "0 0 0"},
-        "settings": Settings.quick().to_dict(),
-        "repeats": 3,
-        "underlay": "eth",
-        "reference": "pyn2n-null",
+        **_run_header(repeats=3),
         "paths": {
             "eth": {**path, "label": "eth", "family": "eth"},
             "pyn2n-null": {**path, "label": "pyn2n null", "family": "pyn2n"},
@@ -285,14 +292,7 @@ def _latency_results() -> dict[str, Any]:
     keys = [m.key for m in LATENCY_METRICS]
     path = {"description": "d", "status": "ok", "reason": None, "mtu": 1500}
     return {
-        "started": "2026-01-01T00:00:00+00:00",
-        "seconds": 60.0,
-        "command": ["pyn2n", "bench"],
-        "machine": {"cpus": 2, "kernel": "6", "python": "3.11", "loadavg": "0 0 0"},
-        "settings": Settings.quick().to_dict(),
-        "repeats": 1,
-        "underlay": "eth",
-        "reference": "pyn2n-null",
+        **_run_header(repeats=1),
         "paths": {name: {**path, "label": name, "family": name.split("-")[0]} for name in figures},
         "experiments": {
             "latency": {
