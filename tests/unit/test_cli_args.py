@@ -65,7 +65,7 @@ def test_environment() -> None:
         ([*BASE, "-m", "zz:00"], "six hex pairs"),
         ([*BASE, "-J", "pw"], "-I USERNAME"),
         ([*BASE, "-J", "pw", "-I", "u", "-k", "x"], "-A4"),
-        ([*BASE, "-S2"], "not supported"),
+        ([*BASE, "-S3"], "-S2"),
         ([*BASE, "-n", "10.0.0.0/8:1.2.3.4"], "removed"),
         ([*BASE, "--select-rtt", "--select-mac"], "choose one"),
         ([*BASE, "--bogus"], "unrecognized"),
@@ -75,6 +75,13 @@ def test_environment() -> None:
 def test_bad_flags_name_the_problem(argv: list[str], words: str) -> None:
     with pytest.raises(UsageError, match=words):
         parse_edge_args(argv, env={})
+
+
+def test_s2_is_tcp_and_no_p2p() -> None:
+    a = edge("-S2")
+    assert a.tcp and a.no_p2p
+    b = edge("-S1")
+    assert b.no_p2p and not b.tcp
 
 
 def test_user_password_implies_header_encryption() -> None:

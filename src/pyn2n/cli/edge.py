@@ -141,7 +141,7 @@ def _main(argv: list[str]) -> int:
     from pyn2n.mgmt.edge_views import EdgeViews
 
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    udp = bind_udp(args.bind, args.local_port)
+    udp = bind_udp(args.bind, args.local_port, tcp="dial" if args.tcp else None)
     if args.tos is not None:
         udp.set_tos(args.tos)
     if args.pmtu_discovery:

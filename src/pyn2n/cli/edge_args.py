@@ -46,6 +46,7 @@ class EdgeArgs:
     password: str | None = None
     federation_pubkey: str | None = None
     no_p2p: bool = False
+    tcp: bool = False  # -S2: packets to the supernode over TCP (implies no_p2p)
     selection: str = "load"
     tos: int | None = None
     pmtu_discovery: bool = False
@@ -151,7 +152,7 @@ def build_parser() -> Parser:
         nargs="?",
         const="1",
         metavar="N",
-        help="-S1: no peer-to-peer, always relay through the supernode",
+        help="-S1: no peer-to-peer, always relay through the supernode; -S2: the same, over TCP",
     )
     a("--select-rtt", action="store_true", help="choose the supernode by round-trip time")
     a("--select-mac", action="store_true", help="choose the supernode with the lowest MAC")
@@ -309,11 +310,13 @@ def _parse_user(ns: argparse.Namespace, env: dict[str, str], out: EdgeArgs) -> N
 def _parse_paths(ns: argparse.Namespace, out: EdgeArgs) -> None:
     """-S, --select-*, -T, --pmtu, --no-fastpath: how datagrams travel."""
     if ns.no_p2p is not None:
-        if ns.no_p2p == "2":
-            raise UsageError("-S2 (TCP to the supernode) is not supported by pyn2n; use -S1 or UDP")
-        if ns.no_p2p != "1":
-            raise UsageError(f"-S{ns.no_p2p}: use -S1 (relay everything through the supernode)")
+        if ns.no_p2p not in ("1", "2"):
+            raise UsageError(
+                f"-S{ns.no_p2p}: use -S1 (relay everything through the supernode) or -S2 (the"
+                " same, over TCP)"
+            )
         out.no_p2p = True
+        out.tcp = ns.no_p2p == "2"
     if ns.select_rtt and ns.select_mac:
         raise UsageError("--select-rtt and --select-mac exclude each other: choose one")
     out.selection = "rtt" if ns.select_rtt else "mac" if ns.select_mac else "load"

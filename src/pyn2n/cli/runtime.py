@@ -4,6 +4,7 @@ to the log and to subscribers, stop on SIGINT/SIGTERM, and close everything in o
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from pyn2n.core.events import (
 )
 from pyn2n.io.loop import EdgeLoop, EventLoop, FastEdgeLoop
 from pyn2n.io.tap import TapDevice
+from pyn2n.io.tcp import StreamUdpSocket
 from pyn2n.io.udp import ManagementSocket, UdpSocket
 from pyn2n.mgmt.protocol import Control, Management
 
@@ -29,12 +31,17 @@ from pyn2n.mgmt.protocol import Control, Management
 OnEvent = Callable[[Event], bool]
 
 
-def bind_udp(bind: str, port: int, flag: str = "-p") -> UdpSocket:
+def bind_udp(bind: str, port: int, flag: str = "-p", *, tcp: str | None = None) -> UdpSocket:
+    """The node's UDP socket; `tcp="listen"` (a supernode) also accepts n2n's TCP links on the
+    same port number, `tcp="dial"` (an edge with -S2) reaches its supernodes over TCP."""
     try:
-        return UdpSocket(bind, port)
+        if tcp is None:
+            return UdpSocket(bind, port)
+        return StreamUdpSocket(bind, port, listen=tcp == "listen", dial=tcp == "dial")
     except OSError as exc:
+        what = "TCP port" if tcp == "listen" and exc.errno == errno.EADDRINUSE else "bind"
         raise UsageError(
-            f"{flag} {bind}:{port}: cannot bind ({exc.strerror}); pick another port with {flag}"
+            f"{flag} {bind}:{port}: cannot {what} ({exc.strerror}); pick another port with {flag}"
         ) from None
 
 
@@ -82,6 +89,8 @@ class Runtime:
             io_drops=self._io_drops,
         )
         self._loop = self._make_loop()
+        if isinstance(udp, StreamUdpSocket):
+            udp.attach(self._loop, node.receive_datagram)
         control.on_stop = self._loop.stop
         self._loop.add_reader(mgmt_sock, self._serve_management)
         self._loop.stop_on_signals((signal.SIGINT, signal.SIGTERM))
@@ -112,6 +121,9 @@ class Runtime:
     def _io_drops(self) -> dict[str, int]:
         """The drivers' own counts, shown with the node's in the management `drops`."""
         drops = {"udp_recv_error": self.udp.recv_errors}
+        if isinstance(self.udp, StreamUdpSocket):
+            drops["tcp_dropped"] = self.udp.dropped
+            drops["tcp_refused"] = self.udp.refused
         if self.tap is not None:
             drops["tap_write_failed"] = self.tap.write_errors
         return drops

@@ -71,10 +71,10 @@ def _main(argv: list[str]) -> int:
     from pyn2n.cli.runtime import Runtime, bind_udp, open_management
 
     node = Supernode(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    udp = bind_udp(args.bind, args.port)
+    udp = bind_udp(args.bind, args.port, tcp="listen")
     mgmt_sock = open_management(args.mgmt_port)
     log.info(
-        "supernode listening on UDP %s:%d, federation %s, management port %d",
+        "supernode listening on UDP and TCP %s:%d, federation %s, management port %d",
         args.bind,
         udp.local_port,
         config.federation,

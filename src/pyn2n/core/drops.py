@@ -116,6 +116,8 @@ EDGE_DROPS: dict[str, str] = {
 IO_DROPS: dict[str, str] = {
     "udp_recv_error": "an ICMP error for an earlier datagram surfaced on a UDP read",
     "tap_write_failed": "the kernel refused a frame written to the TAP (e.g. while it is down)",
+    "tcp_dropped": "a packet for a TCP link (-S2) not sent: the link is down, full or re-dialling",
+    "tcp_refused": "a TCP link closed for a bad length prefix, or refused over the link limit",
 }
 
 

@@ -66,6 +66,10 @@ def keep_heap() -> bool:
     return trimmed and ok
 
 
+def _ignore() -> None:
+    pass
+
+
 class HasFileno(Protocol):
     def fileno(self) -> int: ...
 
@@ -131,6 +135,28 @@ class EventLoop:
             flush()
 
         self._register(fileobj if isinstance(fileobj, int) else fileobj.fileno(), on_ready)
+
+    def watch(self, fd: int, callback: Callable[[], None], *, writable: bool = False) -> None:
+        """As `add_reader`, for a descriptor that comes and goes (a TCP link): `writable` also
+        wakes on room to write (a connect in progress, bytes waiting); `unwatch` removes it."""
+        flush = self.flush
+
+        def on_ready() -> None:
+            callback()
+            flush()
+
+        self._epoll.register(fd, select.EPOLLIN | (select.EPOLLOUT if writable else 0))
+        self._handlers[fd] = on_ready
+
+    def set_writable(self, fd: int, on: bool) -> None:
+        self._epoll.modify(fd, select.EPOLLIN | (select.EPOLLOUT if on else 0))
+
+    def unwatch(self, fd: int) -> None:
+        """Stop watching `fd` (before it is closed). Its handler becomes a no-op rather than
+        going, since `run()` may still hold an event for it from the same poll."""
+        if fd in self._handlers:
+            self._epoll.unregister(fd)
+            self._handlers[fd] = _ignore
 
     def stop(self) -> None:
         """Make `run()` return soon; safe from a signal handler or another thread."""

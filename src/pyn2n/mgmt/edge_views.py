@@ -157,7 +157,7 @@ class EdgeViews:
 
     def _why_relayed(self, state: str, peer: Peer) -> str:
         if not self.edge.st.allow_p2p:
-            return "p2p disabled (-S1)"
+            return "p2p disabled (-S1/-S2)"
         if state == "known":
             return f"no direct traffic for {self.edge.st.p2p_fresh:g} s"
         if peer.reg_sent is not None:
