@@ -25,6 +25,7 @@ from pyn2n.core.edge import Edge
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event, IpAssigned
 from pyn2n.mgmt.protocol import Control
+from pyn2n.wire.types import endpoint_text
 
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
@@ -103,6 +104,7 @@ def build_config(args: EdgeArgs, supernodes: list[Addr]) -> EdgeConfig:
             desc=(args.desc or socket.gethostname())[:15],
             mgmt_password=args.mgmt_password,
             fastpath=args.fastpath,
+            ipv6=any(":" in host for host, _port in supernodes),
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -141,7 +143,12 @@ def _main(argv: list[str]) -> int:
     from pyn2n.mgmt.edge_views import EdgeViews
 
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    udp = bind_udp(args.bind, args.local_port, tcp="dial" if args.tcp else None)
+    udp = bind_udp(
+        args.bind,
+        args.local_port,
+        ipv6="::" if config.ipv6 else None,
+        tcp="dial" if args.tcp else None,
+    )
     if args.tos is not None:
         udp.set_tos(args.tos)
     if args.pmtu_discovery:
@@ -167,7 +174,7 @@ def _main(argv: list[str]) -> int:
         mac_text(node.mac),
         address or "(address from the supernode)",
         udp.local_port,
-        ", ".join(f"{h}:{p}" for h, p in config.supernodes),
+        ", ".join(endpoint_text(addr) for addr in config.supernodes),
     )
 
     def on_event(event: Event) -> bool:

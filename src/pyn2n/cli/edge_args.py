@@ -176,7 +176,14 @@ def build_parser() -> Parser:
 
 
 def parse_supernode(text: str, flag: str = "-l") -> tuple[str, int]:
+    """HOST:PORT, or [IPV6]:PORT."""
     host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise UsageError(
+            f"{flag} {text!r}: put an IPv6 address in brackets, e.g. [2001:db8::1]:7654"
+        )
     if not sep or not host:
         raise UsageError(f"{flag} {text!r}: give HOST:PORT, e.g. {flag} 198.18.0.2:7654")
     return host, _port(port, flag)

@@ -4,7 +4,6 @@ to the log and to subscribers, stop on SIGINT/SIGTERM, and close everything in o
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import signal
@@ -23,25 +22,27 @@ from pyn2n.core.events import (
 )
 from pyn2n.io.loop import EdgeLoop, EventLoop, FastEdgeLoop
 from pyn2n.io.tap import TapDevice
-from pyn2n.io.tcp import StreamUdpSocket
 from pyn2n.io.udp import ManagementSocket, UdpSocket
+from pyn2n.io.underlay import Underlay
 from pyn2n.mgmt.protocol import Control, Management
 
 # called for node events before they are logged/posted; True: handled, do not log it
 OnEvent = Callable[[Event], bool]
 
 
-def bind_udp(bind: str, port: int, flag: str = "-p", *, tcp: str | None = None) -> UdpSocket:
-    """The node's UDP socket; `tcp="listen"` (a supernode) also accepts n2n's TCP links on the
-    same port number, `tcp="dial"` (an edge with -S2) reaches its supernodes over TCP."""
+def bind_udp(
+    bind: str, port: int, flag: str = "-p", *, ipv6: str | None = None, tcp: str | None = None
+) -> UdpSocket:
+    """The node's UDP socket; `ipv6` also binds that IPv6 address ("::": all) on the same port
+    number; `tcp="listen"` (a supernode) also accepts n2n's TCP links on it, `tcp="dial"` (an
+    edge with -S2) reaches its supernodes over TCP (`io/underlay.py`)."""
     try:
-        if tcp is None:
+        if ipv6 is None and tcp is None:
             return UdpSocket(bind, port)
-        return StreamUdpSocket(bind, port, listen=tcp == "listen", dial=tcp == "dial")
+        return Underlay(bind, port, ipv6=ipv6, tcp=tcp)
     except OSError as exc:
-        what = "TCP port" if tcp == "listen" and exc.errno == errno.EADDRINUSE else "bind"
         raise UsageError(
-            f"{flag} {bind}:{port}: cannot {what} ({exc.strerror}); pick another port with {flag}"
+            f"{flag} {bind}:{port}: cannot bind ({exc.strerror}); pick another port with {flag}"
         ) from None
 
 
@@ -89,7 +90,7 @@ class Runtime:
             io_drops=self._io_drops,
         )
         self._loop = self._make_loop()
-        if isinstance(udp, StreamUdpSocket):
+        if isinstance(udp, Underlay):
             udp.attach(self._loop, node.receive_datagram)
         control.on_stop = self._loop.stop
         self._loop.add_reader(mgmt_sock, self._serve_management)
@@ -121,9 +122,10 @@ class Runtime:
     def _io_drops(self) -> dict[str, int]:
         """The drivers' own counts, shown with the node's in the management `drops`."""
         drops = {"udp_recv_error": self.udp.recv_errors}
-        if isinstance(self.udp, StreamUdpSocket):
-            drops["tcp_dropped"] = self.udp.dropped
-            drops["tcp_refused"] = self.udp.refused
+        tcp = self.udp.tcp if isinstance(self.udp, Underlay) else None
+        if tcp is not None:
+            drops["tcp_dropped"] = tcp.dropped
+            drops["tcp_refused"] = tcp.refused
         if self.tap is not None:
             drops["tap_write_failed"] = self.tap.write_errors
         return drops

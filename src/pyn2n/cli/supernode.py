@@ -19,6 +19,7 @@ from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
 from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
 from pyn2n.core.supernode import Supernode
+from pyn2n.io.udp import UdpSocket
 from pyn2n.mgmt.protocol import CommandFailed, Control
 from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import mac_from_str
@@ -60,6 +61,19 @@ def build_config(args: SupernodeArgs) -> SupernodeConfig:
         raise UsageError(str(exc)) from None
 
 
+def bind_supernode(bind: str, port: int) -> UdpSocket:
+    """UDP on IPv4 and (without a -p address) IPv6, and n2n's TCP links, all on one port
+    number; where IPv6 is not available, IPv4 alone, said in one line."""
+    from pyn2n.cli.runtime import bind_udp
+
+    if bind == "0.0.0.0":
+        try:
+            return bind_udp(bind, port, ipv6="::", tcp="listen")
+        except UsageError as exc:
+            log.warning("no IPv6 underlay (%s); listening on IPv4 only", exc)
+    return bind_udp(bind, port, tcp="listen")
+
+
 def main(argv: Sequence[str]) -> int:
     return run_main(_main, argv)
 
@@ -68,15 +82,16 @@ def _main(argv: list[str]) -> int:
     args = parse_supernode_args(argv)
     setup_logging(args.verbosity)
     config = build_config(args)
-    from pyn2n.cli.runtime import Runtime, bind_udp, open_management
+    from pyn2n.cli.runtime import Runtime, open_management
 
     node = Supernode(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    udp = bind_udp(args.bind, args.port, tcp="listen")
+    udp = bind_supernode(args.bind, args.port)
     mgmt_sock = open_management(args.mgmt_port)
     log.info(
-        "supernode listening on UDP and TCP %s:%d, federation %s, management port %d",
+        "supernode listening on UDP and TCP %s:%d%s, federation %s, management port %d",
         args.bind,
         udp.local_port,
+        " and [::]" if getattr(udp, "ipv6", None) is not None else "",
         config.federation,
         args.mgmt_port,
     )

@@ -138,7 +138,10 @@ def _local(out: SupernodeArgs, local: str) -> None:
         try:
             ipaddress.IPv4Address(bind)
         except ValueError:
-            raise UsageError(f"-p {local!r}: the bind address must be IPv4") from None
+            raise UsageError(
+                f"-p {local!r}: the bind address must be IPv4 (without one, the supernode listens"
+                " on IPv4 and IPv6)"
+            ) from None
         out.bind = bind
 
 

@@ -58,11 +58,13 @@ class Ticker(threading.Thread):
 
 
 def resolve_once(host: str, port: int) -> tuple[Addr | None, str]:
-    """(address, "") or (None, why) for one `-l HOST:PORT`."""
+    """(address, "") or (None, why) for one `-l HOST:PORT`: an IPv4 address where the name has
+    one, else an IPv6 address (an IPv6 underlay)."""
     try:
-        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as exc:
         return None, str(getattr(exc, "strerror", None) or exc)
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
     return (str(infos[0][4][0]), port), ""
 
 

@@ -131,10 +131,10 @@ class SupernodeConfig:
         for addr in self.anchors:
             host, port = addr
             try:
-                ipaddress.IPv4Address(host)
+                ipaddress.ip_address(host)
             except ValueError:
                 raise ConfigError(
-                    f"anchor supernode {host}:{port}: resolve the host name to an IPv4 address "
+                    f"anchor supernode {host}:{port}: resolve the host name to an IP address "
                     "before building the configuration (-l)"
                 ) from None
             if not 1 <= port <= 0xFFFF:

@@ -72,6 +72,7 @@ class EdgeConfig:
     desc: str = ""
     mgmt_password: str = DEFAULT_MGMT_PASSWORD
     fastpath: bool = False
+    ipv6: bool = False  # the driver has an IPv6 socket: peers' IPv6 sockets are usable
 
     def __post_init__(self) -> None:
         self._check_community()
@@ -132,10 +133,10 @@ class EdgeConfig:
         for entry in self.supernodes:
             try:
                 host, port = entry
-                ipaddress.IPv4Address(host)
+                ipaddress.ip_address(host)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(
-                    f"supernode {entry!r}: expected a resolved (IPv4, port) pair (-l host:port)"
+                    f"supernode {entry!r}: expected a resolved (IP, port) pair (-l host:port)"
                 ) from exc
             if not isinstance(port, int) or not 0 < port <= 0xFFFF:
                 raise ConfigError(f"supernode {host}:{port}: port must be 1..65535 (-l host:port)")

@@ -37,6 +37,8 @@ TAP_MAX_READ = 65536 + VNET_HDR_LEN
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
+# <linux/in6.h>: the same for IPv6 sockets (same DONT/DO values)
+IPV6_MTU_DISCOVER = 23
 
 # <asm-generic/socket.h>: buffer sizes above net.core.[rw]mem_max, allowed with CAP_NET_ADMIN.
 SO_SNDBUFFORCE = 32

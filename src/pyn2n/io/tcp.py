@@ -1,10 +1,9 @@
 """TCP between edge and supernode (n2n's `-S2`): links that carry n2n packets with n2n's framing
-(`wire/stream.py`), beside the node's UDP socket.
+(`wire/stream.py`), beside the node's UDP socket (`io/underlay.py` routes datagrams to them).
 
-`StreamUdpSocket` is the UDP socket the loops already drive; datagrams the node sends to an
-address that has a link travel over the link instead. A supernode accepts links on its UDP port
-number (as n2n's does, always); an edge with `-S2` dials its supernodes on demand and re-dials
-with back-off. The node never knows: a packet from a link is a datagram from the link's address.
+A supernode accepts links on its UDP port number (as n2n's does, always); an edge with `-S2`
+dials its supernodes on demand and re-dials with back-off. The node never knows: a packet from a
+link is a datagram from the link's address.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from pyn2n.io.udp import Addr, UdpSocket
+from pyn2n.io.udp import Addr
 from pyn2n.wire.stream import MAX_PACKET, StreamDecoder, frame
 
 log = logging.getLogger("pyn2n.tcp")
@@ -54,9 +53,9 @@ class _Link:
         self.pending = bytearray()
 
 
-class StreamUdpSocket(UdpSocket):
-    """The node's UDP socket, plus TCP links: `listen=True` (a supernode) accepts them on the
-    UDP port number; `dial=True` (an edge with -S2) opens one to every address it sends to."""
+class TcpLinks:
+    """The TCP links of one node: `listen_on` (a supernode) accepts them on an address,
+    `dial=True` (an edge with -S2) opens one to every address the node sends to."""
 
     __slots__ = (
         "_backoff",
@@ -71,15 +70,7 @@ class StreamUdpSocket(UdpSocket):
         "refused",
     )
 
-    def __init__(
-        self,
-        bind_addr: str = "0.0.0.0",
-        port: int = 0,
-        *,
-        listen: bool = False,
-        dial: bool = False,
-    ) -> None:
-        super().__init__(bind_addr, port)
+    def __init__(self, *, listen_on: Addr | None = None, dial: bool = False) -> None:
         self.dial = dial
         self._links: dict[Addr, _Link] = {}
         self._closed: OrderedDict[Addr, None] = OrderedDict()
@@ -90,12 +81,13 @@ class StreamUdpSocket(UdpSocket):
         self._listener: socket.socket | None = None
         self.dropped = 0  # packets not sent: a link full, down, or waiting to re-dial
         self.refused = 0  # links closed for bad framing or over MAX_LINKS
-        if listen:
-            self._listener = self._listen(bind_addr, self.local_port)
+        if listen_on is not None:
+            self._listener = self._listen(*listen_on)
 
     @staticmethod
     def _listen(bind_addr: str, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in bind_addr else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((bind_addr, port))
@@ -118,30 +110,25 @@ class StreamUdpSocket(UdpSocket):
     def links(self) -> int:
         return len(self._links)
 
-    def link_addresses(self) -> list[Addr]:
-        return list(self._links)
+    @property
+    def busy(self) -> bool:
+        """Whether any datagram may be for a link (else all go by UDP, unexamined)."""
+        return self.dial or bool(self._links) or bool(self._closed)
 
-    # ------------------------------------------------------------------ sending
-
-    def send_batch(self, datagrams: list[tuple[bytes, Addr]]) -> int:
-        """Datagrams to linked addresses over their links (or dialled, with -S2), the rest by
-        UDP; returns how many the kernel refused (a dropped packet counts in `dropped`)."""
-        if not self._links and not self.dial and not self._closed:
-            return super().send_batch(datagrams)
-        plain: list[tuple[bytes, Addr]] = []
-        for data, addr in datagrams:
-            link = self._links.get(addr)
-            if link is None and self.dial:
-                link = self._dial(addr)
-            if link is not None:
-                self._send(link, data)
-            elif addr in self._closed:
-                self.dropped += 1
-            elif self.dial:
-                self.dropped += 1  # waiting to re-dial
-            else:
-                plain.append((data, addr))
-        return super().send_batch(plain) if plain else 0
+    def send(self, data: bytes, addr: Addr) -> bool:
+        """Send `data` over the link to `addr` (dialled, with -S2); False when `addr` has no
+        link and is not dialled, so the datagram goes by UDP. A packet that cannot go (the
+        link full or down, re-dial pending) is dropped and counted."""
+        link = self._links.get(addr)
+        if link is None and self.dial:
+            link = self._dial(addr)
+        if link is not None:
+            self._send(link, data)
+            return True
+        if self.dial or addr in self._closed:
+            self.dropped += 1
+            return True
+        return False
 
     def _send(self, link: _Link, data: bytes) -> None:
         if len(data) > MAX_PACKET or len(link.pending) + len(data) + 2 > PENDING_BYTES:
@@ -176,7 +163,7 @@ class StreamUdpSocket(UdpSocket):
     def _dial(self, addr: Addr) -> _Link | None:
         if self._loop is None or time.monotonic() < self._retry_at.get(addr, 0.0):
             return None
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -292,4 +279,3 @@ class StreamUdpSocket(UdpSocket):
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        super().close()

@@ -25,6 +25,7 @@ from pyn2n.io.linux import (
     IP_MTU_DISCOVER,
     IP_PMTUDISC_DO,
     IP_PMTUDISC_DONT,
+    IPV6_MTU_DISCOVER,
     SO_RCVBUFFORCE,
     SO_SNDBUFFORCE,
     SOL_UDP,
@@ -65,7 +66,8 @@ def _grow_buffer(sock: socket.socket, force_opt: int, plain_opt: int, size: int)
 
 
 class UdpSocket:
-    """The node's one IPv4 UDP socket (n2n edges and supernodes use a single port each)."""
+    """The node's UDP socket (n2n edges and supernodes use a single port each); IPv4 unless
+    `family` is AF_INET6 (then IPv6 only: `io/underlay.py` pairs the two)."""
 
     __slots__ = (
         "_gro_drain",
@@ -86,11 +88,17 @@ class UdpSocket:
         *,
         bufsize: int = N2N_PKT_BUF_SIZE,
         buffer_bytes: int = SOCKET_BUFFER_BYTES,
+        family: socket.AddressFamily = socket.AF_INET,
     ) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             # Like n2n: let the kernel fragment rather than drop datagrams larger than the path MTU.
-            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            if family == socket.AF_INET6:
+                # IPv4 stays on its own socket, so IPv4 senders keep their plain addresses
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
             self.rcvbuf = _grow_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, buffer_bytes)
             self.sndbuf = _grow_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, buffer_bytes)
             sock.bind((bind_addr, port))
@@ -125,8 +133,8 @@ class UdpSocket:
 
     @property
     def local_addr(self) -> Addr:
-        host, port = self._sock.getsockname()
-        return (host, port)
+        name = self._sock.getsockname()  # IPv6: (host, port, flowinfo, scope_id)
+        return (name[0], name[1])
 
     def fileno(self) -> int:
         return self._sock.fileno()

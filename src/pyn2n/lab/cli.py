@@ -71,6 +71,9 @@ def plan_table(plan: Plan, present: Callable[[str], bool] | None = None) -> Tabl
 def _add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edges", type=int, default=2, help=f"number of edges, 1..{MAX_EDGES} (2)")
     p.add_argument("--nat", action="store_true", help="put every edge behind its own NAT")
+    p.add_argument(
+        "--ipv6", action="store_true", help="an IPv6-only underlay (2001:db8:18::/48; no NAT)"
+    )
     p.add_argument("--loss", type=float, default=0.0, help="router drops this share (0..1)")
     p.add_argument(
         "--standby", action="store_true", help="add a standby supernode host sn2 (federated)"
@@ -102,7 +105,12 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         return 1
     install_signal_teardown()
     lab = Lab(
-        args.edges, nat=args.nat, loss=args.loss, standby=args.standby, state_dir=args.state_dir
+        args.edges,
+        nat=args.nat,
+        loss=args.loss,
+        standby=args.standby,
+        ipv6=args.ipv6,
+        state_dir=args.state_dir,
     )
     lab.up()
     try:
@@ -286,7 +294,11 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     install_signal_teardown()
     from pyn2n.lab import demo
 
-    return demo.main(console, state_dir=args.state_dir)
+    return demo.main(console, state_dir=args.state_dir, ipv6=args.ipv6)
+
+
+def _demo_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ipv6", action="store_true", help="on an IPv6-only underlay")
 
 
 # --- dispatch -------------------------------------------------------------------------------------
@@ -299,7 +311,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Han
     "down": ("stop a lab's processes and remove its namespaces", _add_down, _down),
     "demo": (
         "show pyn2n on a cloud without multicast: mesh, direct paths, multicast, failover",
-        _no_options,
+        _demo_options,
         _demo,
     ),
 }

@@ -41,6 +41,7 @@ from pyn2n.lab.topology import STANDBY, SUPERNODE, LabError
 
 MCAST_COUNT = 200
 MCAST_GROUP = "239.255.1.1"
+MCAST_GROUP6 = "ff05::1:1"  # the underlay's control stream on an IPv6 lab (site scope: routable)
 OVERLAY_PORT, UNDERLAY_PORT = 5001, 5002
 CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the supernode goes silent
 FAILOVER_TIMEOUT = 45.0  # REGISTER_SUPER every 20 s, three unanswered tries 2 s apart (§7.1)
@@ -173,7 +174,7 @@ class Demo:
                 ],
                 port=UNDERLAY_PORT,
                 ttl=8,
-                group=MCAST_GROUP,
+                group=MCAST_GROUP6 if lab.ipv6 else MCAST_GROUP,
                 count=MCAST_COUNT,
             )
             (o_sent, o_recv), (u_sent, u_recv) = over.result(), under.result()
@@ -324,14 +325,18 @@ def run_on(
 
 
 def run(
-    console: Console, *, edges: int = 3, state_dir: Path | None = DEFAULT_STATE_DIR
+    console: Console,
+    *,
+    edges: int = 3,
+    state_dir: Path | None = DEFAULT_STATE_DIR,
+    ipv6: bool = False,
 ) -> DemoReport:
     """Build a lab (`edges` edges, a spare edge host, a standby), run the demo on it, tear it
     down (also on Ctrl-C); returns what held. Logs are kept only when a check failed."""
     report = DemoReport()
     t0 = time.monotonic()
     try:
-        with Lab(edges + 1, standby=True, state_dir=state_dir) as lab:
+        with Lab(edges + 1, standby=True, ipv6=ipv6, state_dir=state_dir) as lab:
             console.print(
                 f"lab [bold]{lab.run_id}[/bold]: router without multicast routing, supernode host "
                 f"{lab.underlay_ip(SUPERNODE)}, standby {lab.underlay_ip(STANDBY)}, edges "
@@ -348,8 +353,10 @@ def run(
     return report
 
 
-def main(console: Console, state_dir: Path | None = DEFAULT_STATE_DIR) -> int:
-    report = run(console, state_dir=state_dir)
+def main(
+    console: Console, state_dir: Path | None = DEFAULT_STATE_DIR, *, ipv6: bool = False
+) -> int:
+    report = run(console, state_dir=state_dir, ipv6=ipv6)
     summary = Table("check", "result", "seconds", title=f"pyn2n demo, lab {report.run_id}")
     for c in report.checks:
         summary.add_row(

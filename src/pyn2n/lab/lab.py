@@ -107,13 +107,14 @@ class Lab:
         nat: bool | Iterable[int] = False,
         loss: float = 0.0,
         standby: bool = False,
+        ipv6: bool = False,
         run_id: str | None = None,
         state_dir: Path | None = DEFAULT_STATE_DIR,
     ) -> None:
         _check_loss(loss)
         self.state_dir = state_dir
         self.plan: Plan = make_plan(
-            run_id or new_run_id(state_dir), edges, nat=nat, standby=standby
+            run_id or new_run_id(state_dir), edges, nat=nat, standby=standby, ipv6=ipv6
         )
         self._state = LabState(plan=self.plan, loss=loss)
         self._created: list[str] = []
@@ -200,7 +201,7 @@ class Lab:
         for host in plan.hosts:
             peer_if = NAT_WAN_IF if host.nat else HOST_IF
             commands.append(system.veth(host.router_if, host.nat_ns or host.ns, peer_if))
-            commands += system.up(host.router_if, f"{host.router_ip}/24")
+            commands += system.up(host.router_if, f"{host.router_ip}/{host.prefixlen}")
         system.ip_batch(router, commands)
         for host in plan.hosts:
             if host.nat_ns is not None:
@@ -230,14 +231,17 @@ class Lab:
                 host.ns,
                 [
                     *system.up("lo"),
-                    *system.up(HOST_IF, f"{host.underlay_ip}/24"),
+                    *system.up(HOST_IF, f"{host.underlay_ip}/{host.prefixlen}"),
                     f"route add default via {host.gateway}",
                 ],
             )
-        system.sysctl(router, "net.ipv4.ip_forward", 1)
+        if plan.ipv6:
+            system.sysctl(router, "net.ipv6.conf.all.forwarding", 1)
+        else:
+            system.sysctl(router, "net.ipv4.ip_forward", 1)
         for chain in (BLOCK_CHAIN, LOSS_CHAIN):
-            system.iptables(router, "-N", chain)
-            system.iptables(router, "-A", "FORWARD", "-j", chain)
+            self._iptables(router, "-N", chain)
+            self._iptables(router, "-A", "FORWARD", "-j", chain)
         self._apply_loss(self._state.loss)
 
     # --- names and addresses ---------------------------------------------------------------------
@@ -291,8 +295,19 @@ class Lab:
         return f"{self.overlay_ip(edge)}/{OVERLAY_PREFIXLEN}"
 
     def supernode_endpoint(self, host: str = "sn", port: int = N2N_SN_LPORT_DEFAULT) -> str:
-        """`ip:port` for edges' `-l` option."""
-        return f"{self.public_ip(host)}:{port}"
+        """`ip:port` (`[ip]:port` on an IPv6 lab) for edges' `-l` option."""
+        ip = self.public_ip(host)
+        return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+    @property
+    def ipv6(self) -> bool:
+        return self.plan.ipv6
+
+    def _iptables(self, ns: str, *args: str) -> None:
+        system.iptables(ns, *args, ipv6=self.plan.ipv6)
+
+    def _iptables_ok(self, ns: str, *args: str) -> bool:
+        return system.iptables_ok(ns, *args, ipv6=self.plan.ipv6)
 
     def exists(self) -> bool:
         """True while every namespace of the lab is present."""
@@ -382,9 +397,9 @@ class Lab:
 
     def _apply_loss(self, probability: float) -> None:
         router = self.plan.router_ns
-        system.iptables(router, "-F", LOSS_CHAIN)
+        self._iptables(router, "-F", LOSS_CHAIN)
         if probability > 0:
-            system.iptables(
+            self._iptables(
                 router, "-A", LOSS_CHAIN, "-m", "statistic", "--mode", "random",
                 "--probability", f"{probability:.6f}", "-j", "DROP",
             )  # fmt: skip
@@ -402,15 +417,15 @@ class Lab:
         self._require_live()
         router = self.plan.router_ns
         for rule in self._block_rules(a, b):
-            if not system.iptables_ok(router, "-C", *rule):
-                system.iptables(router, "-A", *rule)
+            if not self._iptables_ok(router, "-C", *rule):
+                self._iptables(router, "-A", *rule)
 
     def unblock(self, a: str, b: str) -> None:
         self._require_live()
         router = self.plan.router_ns
         for rule in self._block_rules(a, b):
-            while system.iptables_ok(router, "-C", *rule):
-                system.iptables(router, "-D", *rule)
+            while self._iptables_ok(router, "-C", *rule):
+                self._iptables(router, "-D", *rule)
 
 
 def _check_loss(probability: float) -> None:

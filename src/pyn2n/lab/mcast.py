@@ -25,6 +25,7 @@ import argparse
 import json
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -61,12 +62,9 @@ def send(
     ttl: int = 1,
     size: int = 64,
 ) -> dict[str, Any]:
-    """Send `count` numbered datagrams to group:port out of the interface with address `iface`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-        sock.bind((iface, 0))
+    """Send `count` numbered datagrams to group:port out of the interface with address `iface`
+    (IPv4, or IPv6 when the group is: `ttl` is then the hop limit)."""
+    with _sender(iface, group, ttl) as sock:
         sent = errors = 0
         for seq in range(count):
             try:
@@ -107,12 +105,7 @@ def receive(
     seqs: Counter[int] = Counter()
     sources: Counter[str] = Counter()
     other = 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
-        sock.bind((group, port))  # only datagrams addressed to the group, not unicast to port
-        mreq = socket.inet_aton(group) + socket.inet_aton(iface)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    with _receiver(iface, group, port) as sock:
         if ready is not None:
             ready()
         start = last = time.monotonic()
@@ -125,7 +118,7 @@ def receive(
                 break
             sock.settimeout(min(left, 0.2))
             try:
-                data, (ip, _port) = sock.recvfrom(65536)
+                data, src = sock.recvfrom(65536)
             except TimeoutError:
                 continue
             last = time.monotonic()
@@ -134,7 +127,7 @@ def receive(
                 other += 1
             else:
                 seqs[seq] += 1
-                sources[ip] += 1
+                sources[src[0]] += 1
     return {
         "role": "recv",
         "iface": iface,
@@ -146,6 +139,47 @@ def receive(
         "sources": dict(sources),
         "other": other,
     }
+
+
+def _ifindex(address: str) -> int:
+    """The index of the interface (in this namespace) that has `address`."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for msg in ipr.get_addr(address=address):
+            return int(msg["index"])
+    raise McastError(f"no interface has the address {address}")
+
+
+def _sender(iface: str, group: str, ttl: int) -> socket.socket:
+    if ":" not in group:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    else:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, _ifindex(iface))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    sock.bind((iface, 0))
+    return sock
+
+
+def _receiver(iface: str, group: str, port: int) -> socket.socket:
+    """A socket that gets only datagrams addressed to the group (not unicast to `port`)."""
+    six = ":" in group
+    sock = socket.socket(socket.AF_INET6 if six else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((group, port))
+    if six:
+        mreq6 = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", _ifindex(iface))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq6)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+        mreq = socket.inet_aton(group) + socket.inet_aton(iface)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    return sock
 
 
 def stream(

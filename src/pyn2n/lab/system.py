@@ -95,16 +95,15 @@ def sysctl(ns: str, key: str, value: int | str) -> None:
     ns_run(ns, ["sysctl", "-qw", f"{key}={value}"])
 
 
-def iptables(ns: str, *args: str) -> None:
+def iptables(ns: str, *args: str, ipv6: bool = False) -> None:
     # -w: iptables-legacy serialises on a lock file shared by all namespaces; nft ignores it.
-    ns_run(ns, ["iptables", "-w", *args])
+    ns_run(ns, ["ip6tables" if ipv6 else "iptables", "-w", *args])
 
 
-def iptables_ok(ns: str, *args: str) -> bool:
+def iptables_ok(ns: str, *args: str, ipv6: bool = False) -> bool:
     """True if an iptables query (e.g. `-C ...`) succeeds."""
-    proc = subprocess.run(
-        exec_argv(ns, ["iptables", "-w", *args]), capture_output=True, timeout=30, check=False
-    )
+    argv = ["ip6tables" if ipv6 else "iptables", "-w", *args]
+    proc = subprocess.run(exec_argv(ns, argv), capture_output=True, timeout=30, check=False)
     return proc.returncode == 0
 
 
@@ -115,7 +114,9 @@ def veth(ifname: str, peer_ns: str, peer_ifname: str) -> str:
 
 def up(ifname: str, address: str | None = None) -> list[str]:
     """`ip` commands giving `ifname` an address (a.b.c.d/len) and bringing it up."""
-    return [*([f"addr add {address} dev {ifname}"] if address else []), f"link set {ifname} up"]
+    # IPv6: no duplicate address detection, so the address works at once
+    add = f"addr add {address} dev {ifname}" + (" nodad" if address and ":" in address else "")
+    return [*([add] if address else []), f"link set {ifname} up"]
 
 
 def _ns_id(path: str) -> tuple[int, int] | None:

@@ -14,6 +14,8 @@ Underlay 198.18.0.0/16, routed by one router namespace (`p2n<id>-r`, no multicas
 The router holds `.1` of every public subnet. A NATed edge sits in 198.18.<100+i>.0/24 behind
 `n<i>` (which MASQUERADEs onto 198.18.<i>.2); the router has no route to the private subnets.
 Overlay (for the edges' TAP devices): edge i is 198.19.0.<i>/24; supernodes have none.
+An IPv6 lab (`ipv6=True`) has the same shape with 2001:db8:18:<i>::/64 for 198.18.<i>.0/24, no
+IPv4 underlay and no NAT.
 """
 
 from __future__ import annotations
@@ -66,7 +68,11 @@ class Host:
     @property
     def router_ip(self) -> str:
         """The router's address on this host's public subnet."""
-        return str(ipaddress.IPv4Network(self.subnet).network_address + 1)
+        return str(ipaddress.ip_network(self.subnet).network_address + 1)
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Plan:
     nat_edges: tuple[int, ...]
     standby: bool
     hosts: tuple[Host, ...]
+    ipv6: bool = False  # an IPv6-only underlay (2001:db8:18:<i>::/64), see make_plan
 
     @property
     def router_ns(self) -> str:
@@ -123,6 +130,7 @@ class Plan:
             "nat_edges": list(self.nat_edges),
             "standby": self.standby,
             "hosts": [asdict(h) for h in self.hosts],
+            "ipv6": self.ipv6,
         }
 
     @classmethod
@@ -137,6 +145,7 @@ class Plan:
             nat_edges=tuple(int(i) for i in nat_edges),
             standby=bool(data["standby"]),
             hosts=tuple(Host(**h) for h in hosts),
+            ipv6=bool(data.get("ipv6", False)),
         )
 
 
@@ -161,11 +170,17 @@ def overlay_ip(index: int) -> str:
 
 
 def make_plan(
-    run_id: str, edges: int, *, nat: bool | Iterable[int] = False, standby: bool = False
+    run_id: str,
+    edges: int,
+    *,
+    nat: bool | Iterable[int] = False,
+    standby: bool = False,
+    ipv6: bool = False,
 ) -> Plan:
     """Plan a lab with a supernode host, optionally a standby, and `edges` edges.
 
-    `nat` is True (every edge behind its own NAT) or the indices of the edges to NAT.
+    `nat` is True (every edge behind its own NAT) or the indices of the edges to NAT. `ipv6`:
+    the underlay is IPv6 only, host i in 2001:db8:18:<i>::/64 (no NAT; the overlay stays IPv4).
     """
     check_run_id(run_id)
     if not 1 <= edges <= MAX_EDGES:
@@ -175,7 +190,12 @@ def make_plan(
     if bad:
         raise LabError(f"NAT asked for edges {bad}, but the lab has edges 1..{edges}")
 
-    def public(index: int) -> ipaddress.IPv4Network:
+    if ipv6 and nat_edges:
+        raise LabError("an IPv6 lab has no NAT: leave out --nat")
+
+    def public(index: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        if ipv6:
+            return ipaddress.IPv6Network(f"2001:db8:18:{index:x}::/64")
         return ipaddress.IPv4Network(f"198.18.{index}.0/24")
 
     hosts: list[Host] = []
@@ -224,5 +244,10 @@ def make_plan(
             )
         hosts.append(host)
     return Plan(
-        run_id=run_id, edges=edges, nat_edges=nat_edges, standby=standby, hosts=tuple(hosts)
+        run_id=run_id,
+        edges=edges,
+        nat_edges=nat_edges,
+        standby=standby,
+        hosts=tuple(hosts),
+        ipv6=ipv6,
     )

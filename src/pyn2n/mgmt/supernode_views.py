@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyn2n.constants import N2N_DESC_SIZE
 from pyn2n.core.supernode import Supernode
-from pyn2n.wire.types import NULL_MAC, IpSubnet, mac_to_str
+from pyn2n.wire.types import NULL_MAC, IpSubnet, endpoint_text, mac_to_str
 
 Row = dict[str, object]
 _STATUS_HEAD = (
@@ -51,7 +51,7 @@ class SupernodeViews:
                         "ip4addr": "",
                         "purgeable": int(not m.anchor),
                         "macaddr": _mac(m.mac),
-                        "sockaddr": f"{m.addr[0]}:{m.addr[1]}",
+                        "sockaddr": endpoint_text(m.addr),
                         "proto": "UDP",
                         "desc": "",
                         "last_seen": self._wall_of(m.last_seen, now),
@@ -65,7 +65,7 @@ class SupernodeViews:
                     "ip4addr": "" if edge.dev_addr.net_addr == 0 else str(edge.dev_addr),
                     "purgeable": 1,
                     "macaddr": _mac(edge.mac),
-                    "sockaddr": f"{edge.addr[0]}:{edge.addr[1]}",
+                    "sockaddr": endpoint_text(edge.addr),
                     "proto": "UDP",
                     "desc": _desc(edge.desc),
                     "last_seen": self._wall_of(edge.last_seen, now),
@@ -98,7 +98,7 @@ class SupernodeViews:
         return [
             {
                 "macaddr": _mac(m.mac),
-                "sockaddr": f"{m.addr[0]}:{m.addr[1]}",
+                "sockaddr": endpoint_text(m.addr),
                 "purgeable": int(not m.anchor),
                 "active": int(m.active(now)),
                 "last_seen": self._wall_of(m.last_seen, now),

@@ -132,8 +132,12 @@ class Sock:
         return cls(addr[0], addr[1], tcp)
 
     def __str__(self) -> str:
-        # n2n's sock_to_cstr forms
-        return f"[{self.addr}]:{self.port}" if self.is_ipv6 else f"{self.addr}:{self.port}"
+        return endpoint_text((self.addr, self.port))
+
+
+def endpoint_text(addr: tuple[str, int]) -> str:
+    """`ip:port`, or `[ip]:port` for IPv6 (n2n's sock_to_cstr forms)."""
+    return f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
 
 
 @lru_cache(maxsize=4096)

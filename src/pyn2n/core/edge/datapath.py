@@ -246,7 +246,7 @@ class DataPath:
             drops["bad_mac"] += 1
             return
         if from_sn:
-            self._seen_relayed(src, peer_addr(sock) or addr, dst, now)
+            self._seen_relayed(src, peer_addr(sock, self.st.ipv6) or addr, dst, now)
         else:
             # n2n check_peer_registration_needed: direct traffic, so not "pending" any more
             peers = self.peers

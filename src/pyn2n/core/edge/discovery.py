@@ -53,7 +53,7 @@ class Discovery:
         st = self.st
         now = ctx.now
         from_sn = ctx.sn is not None
-        orig = peer_addr(reg.sock) or ctx.addr
+        orig = peer_addr(reg.sock, st.ipv6) or ctx.addr
         if reg.dst_mac != st.mac:
             st.drops["not_for_us"] += 1
             return
@@ -139,7 +139,7 @@ class Discovery:
         """The supernode tells us where a peer we asked about sits: punch towards it."""
         st = self.st
         now = ctx.now
-        where = peer_addr(info.sock)
+        where = peer_addr(info.sock, st.ipv6)
         if where is None:
             st.drops["invalid_sock"] += 1
             return
@@ -157,7 +157,7 @@ class Discovery:
         else:
             peer.sock = where
         if ctx.common.flags & N2N_FLAGS_SOCKET:
-            preferred = peer_addr(info.preferred_sock)
+            preferred = peer_addr(info.preferred_sock, st.ipv6)
             if preferred is not None:
                 peer.preferred_sock = preferred
                 st.send_register(preferred, peer.mac, N2N_LOCAL_REG_COOKIE, now)

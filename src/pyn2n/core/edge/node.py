@@ -20,6 +20,7 @@ from pyn2n.core.edge.state import EdgeState, Phase, SnWait
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event
 from pyn2n.core.fastpath import FAST_MAGIC, FastPath, aead_for_transform
+from pyn2n.core.fastpath.framing import DEFAULT_SEGMENT, IPV6_SEGMENT
 from pyn2n.core.selection import KnownSupernode
 from pyn2n.wire.errors import WireError
 
@@ -70,6 +71,7 @@ class Edge:
                 send_datagram=st.out_append,
                 drops=st.drops,
                 routing_hosts=self.hosts if config.allow_routing else None,
+                segment=IPV6_SEGMENT if config.ipv6 else DEFAULT_SEGMENT,
             )
             st.fast.ip4 = st.ip4
         self._fast = st.fast

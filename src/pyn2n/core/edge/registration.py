@@ -222,7 +222,7 @@ class Registration:
             cur.mac = ack.src_mac
         cur.last_seen = now
         for entry in ack.supernodes:
-            where = peer_addr(entry.sock)
+            where = peer_addr(entry.sock, st.ipv6)
             if where is not None:
                 st.sns.learn(where, entry.mac)
         self.public_sock = (ack.sock.addr, ack.sock.port)

@@ -27,9 +27,9 @@ from pyn2n.core.fastpath import FastPath
 from pyn2n.core.peers import Peer, PeerTable
 from pyn2n.core.selection import KnownSupernode, SupernodeList
 from pyn2n.wire.messages import Common, Message, Register, encode, pad_community
-from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str, random_mac
+from pyn2n.wire.types import Auth, IpSubnet, Sock, endpoint_text, mac_to_str, random_mac
 
-_INVALID_PEER_HOSTS = frozenset(("127.0.0.1", "0.0.0.0"))
+_INVALID_PEER_HOSTS = frozenset(("127.0.0.1", "0.0.0.0", "::1", "::"))
 
 
 class Phase(StrEnum):
@@ -48,15 +48,18 @@ class SnWait(IntEnum):
     REREGISTER = 2  # RE_REGISTER_SUPER: register again now (new keys)
 
 
-def peer_addr(sock: Sock | None) -> Addr | None:
-    """A socket usable as a peer address (n2n `is_valid_peer_sock`, plus no IPv6)."""
-    if sock is None or sock.is_ipv6 or sock.addr in _INVALID_PEER_HOSTS or sock.port == 0:
+def peer_addr(sock: Sock | None, ipv6: bool = False) -> Addr | None:
+    """A socket usable as a peer address (n2n `is_valid_peer_sock`); IPv6 only for an edge
+    with an IPv6 socket (`ipv6`)."""
+    if sock is None or sock.addr in _INVALID_PEER_HOSTS or sock.port == 0:
+        return None
+    if sock.is_ipv6 and not ipv6:
         return None
     return (sock.addr, sock.port)
 
 
 def fmt(addr: Addr | None) -> str:
-    return "" if addr is None else f"{addr[0]}:{addr[1]}"
+    return "" if addr is None else endpoint_text(addr)
 
 
 class RxContext:
@@ -109,6 +112,7 @@ class EdgeState:
         self.interval = float(config.register_interval)
         self.p2p_fresh = self.interval / 2  # n2n: peer timeout (= interval) / 2
         self.allow_p2p = not config.no_p2p
+        self.ipv6 = config.ipv6
         self.auth = Auth(N2N_AUTH_SIMPLE_ID, rng(N2N_AUTH_ID_TOKEN_SIZE))
         self.secure: Security | None = None
         if config.header_encryption:

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_SEGMENT",
     "DGRAM_HEADER",
     "FAST_MAGIC",
+    "IPV6_SEGMENT",
     "KIND_CONTROL",
     "KIND_DATA",
     "MAX_FRAGMENTS",
@@ -48,6 +49,7 @@ TAG_SIZE = 16
 NONCE_PAD = bytes(4)
 
 DEFAULT_SEGMENT = 1472  # UDP payload in a 1500-byte IPv4 packet
+IPV6_SEGMENT = 1452  # the same in an IPv6 packet (40-byte header), for an IPv6 underlay
 MAX_FRAGMENTS = 255
 
 # per fragment count n: the fragment indices 0..n-1, one byte each
