@@ -72,7 +72,10 @@ EDGE_DROPS: dict[str, str] = {
         "(both sides registered at once, or it was purged)"
     ),
     "not_from_supernode": "a PEER_INFO not sent by a known supernode",
-    "invalid_sock": "a PEER_INFO with an unusable socket (IPv6, 127.0.0.1, 0.0.0.0, port 0)",
+    "invalid_sock": (
+        "a PEER_INFO with an unusable socket (127.0.0.1, ::1, 0.0.0.0, port 0; IPv6 for an edge"
+        " without an IPv6 supernode)"
+    ),
     "peer_info_unknown": (
         "normal: a PEER_INFO for a peer we did not ask about (a late "
         "answer; the peer is known by now)"

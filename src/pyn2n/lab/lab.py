@@ -34,8 +34,10 @@ from pyn2n.lab.topology import (
     NAT_LAN_IF,
     NAT_WAN_IF,
     OVERLAY_PREFIXLEN,
+    Host,
     LabError,
     Plan,
+    ipv6_twin,
     make_plan,
     ns_name,
 )
@@ -108,13 +110,14 @@ class Lab:
         loss: float = 0.0,
         standby: bool = False,
         ipv6: bool = False,
+        dual: bool = False,
         run_id: str | None = None,
         state_dir: Path | None = DEFAULT_STATE_DIR,
     ) -> None:
         _check_loss(loss)
         self.state_dir = state_dir
         self.plan: Plan = make_plan(
-            run_id or new_run_id(state_dir), edges, nat=nat, standby=standby, ipv6=ipv6
+            run_id or new_run_id(state_dir), edges, nat=nat, standby=standby, ipv6=ipv6, dual=dual
         )
         self._state = LabState(plan=self.plan, loss=loss)
         self._created: list[str] = []
@@ -202,6 +205,11 @@ class Lab:
             peer_if = NAT_WAN_IF if host.nat else HOST_IF
             commands.append(system.veth(host.router_if, host.nat_ns or host.ns, peer_if))
             commands += system.up(host.router_if, f"{host.router_ip}/{host.prefixlen}")
+            if plan.dual:
+                twin = ipv6_twin(host.subnet)
+                commands.append(
+                    f"addr add {twin.network_address + 1}/64 dev {host.router_if} nodad"
+                )
         system.ip_batch(router, commands)
         for host in plan.hosts:
             if host.nat_ns is not None:
@@ -233,11 +241,12 @@ class Lab:
                     *system.up("lo"),
                     *system.up(HOST_IF, f"{host.underlay_ip}/{host.prefixlen}"),
                     f"route add default via {host.gateway}",
+                    *self._twin_commands(host),
                 ],
             )
-        if plan.ipv6:
+        if plan.ipv6 or plan.dual:
             system.sysctl(router, "net.ipv6.conf.all.forwarding", 1)
-        else:
+        if not plan.ipv6:
             system.sysctl(router, "net.ipv4.ip_forward", 1)
         for chain in (BLOCK_CHAIN, LOSS_CHAIN):
             self._iptables(router, "-N", chain)
@@ -302,6 +311,21 @@ class Lab:
     @property
     def ipv6(self) -> bool:
         return self.plan.ipv6
+
+    def underlay_ip6(self, host: str) -> str:
+        """A dual-stack lab's IPv6 address of the host (2001:db8:18:<i>::2)."""
+        if not self.plan.dual:
+            raise LabError(f"lab {self.run_id} is not dual-stack")
+        return str(ipv6_twin(self.plan.host(host).subnet).network_address + 2)
+
+    def _twin_commands(self, host: Host) -> list[str]:
+        if not self.plan.dual:
+            return []
+        twin = ipv6_twin(host.subnet)
+        return [
+            f"addr add {twin.network_address + 2}/64 dev {HOST_IF} nodad",
+            f"route add default via {twin.network_address + 1}",
+        ]
 
     def _iptables(self, ns: str, *args: str) -> None:
         system.iptables(ns, *args, ipv6=self.plan.ipv6)

@@ -85,6 +85,7 @@ class Plan:
     standby: bool
     hosts: tuple[Host, ...]
     ipv6: bool = False  # an IPv6-only underlay (2001:db8:18:<i>::/64), see make_plan
+    dual: bool = False  # IPv4 as usual, and every host's IPv6 twin address as well
 
     @property
     def router_ns(self) -> str:
@@ -131,6 +132,7 @@ class Plan:
             "standby": self.standby,
             "hosts": [asdict(h) for h in self.hosts],
             "ipv6": self.ipv6,
+            "dual": self.dual,
         }
 
     @classmethod
@@ -146,6 +148,7 @@ class Plan:
             standby=bool(data["standby"]),
             hosts=tuple(Host(**h) for h in hosts),
             ipv6=bool(data.get("ipv6", False)),
+            dual=bool(data.get("dual", False)),
         )
 
 
@@ -176,11 +179,13 @@ def make_plan(
     nat: bool | Iterable[int] = False,
     standby: bool = False,
     ipv6: bool = False,
+    dual: bool = False,
 ) -> Plan:
     """Plan a lab with a supernode host, optionally a standby, and `edges` edges.
 
     `nat` is True (every edge behind its own NAT) or the indices of the edges to NAT. `ipv6`:
     the underlay is IPv6 only, host i in 2001:db8:18:<i>::/64 (no NAT; the overlay stays IPv4).
+    `dual`: IPv4 as usual, plus those IPv6 addresses (`ipv6_twin`).
     """
     check_run_id(run_id)
     if not 1 <= edges <= MAX_EDGES:
@@ -190,8 +195,10 @@ def make_plan(
     if bad:
         raise LabError(f"NAT asked for edges {bad}, but the lab has edges 1..{edges}")
 
-    if ipv6 and nat_edges:
-        raise LabError("an IPv6 lab has no NAT: leave out --nat")
+    if (ipv6 or dual) and nat_edges:
+        raise LabError("an IPv6 or dual-stack lab has no NAT: leave out --nat")
+    if ipv6 and dual:
+        raise LabError("a lab is IPv6-only or dual-stack, not both")
 
     def public(index: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         if ipv6:
@@ -250,4 +257,11 @@ def make_plan(
         standby=standby,
         hosts=tuple(hosts),
         ipv6=ipv6,
+        dual=dual,
     )
+
+
+def ipv6_twin(subnet: str) -> ipaddress.IPv6Network:
+    """The IPv6 subnet of a dual-stack lab that goes with 198.18.<i>.0/24: 2001:db8:18:<i>::/64."""
+    index = ipaddress.IPv4Network(subnet).network_address.packed[2]
+    return ipaddress.IPv6Network(f"2001:db8:18:{index:x}::/64")
