@@ -4,13 +4,16 @@ supernode serving a community whose edges use IPv4 and IPv6."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from pyn2n.lab import Lab
+from pyn2n.lab.demo import MCAST_COUNT, MCAST_GROUP6, run_on
 from pyn2n.lab.overlay import Overlay
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
@@ -67,3 +70,17 @@ def test_a_dual_stack_supernode_joins_ipv4_and_ipv6_edges(
     assert str(ov.peer_row("e1", "e3")["sockaddr"]).startswith("[2001:db8:")  # type: ignore[index]
     assert ov.ping("e2", "e1", count=3) == 3
     assert ov.ping("e2", "e3", count=3) == 3
+
+
+def test_the_demo_holds_on_an_ipv6_only_underlay(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    lab = make_lab(4, standby=True, ipv6=True)
+    out = io.StringIO()
+    report = run_on(lab, Console(file=out, width=120), log_dir=tmp_path)
+    failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
+    assert report.ok and len(report.checks) == 8, f"{failed}\n{out.getvalue()}"
+    # the underlay control stream was IPv6 multicast, seen by the router and routed nowhere
+    sender, *underlay_rx = report.mcast["underlay"]
+    assert sender["group"] == MCAST_GROUP6 and sender["sent"] == MCAST_COUNT
+    assert {r["node"]: r["received"] for r in underlay_rx}["r"] == MCAST_COUNT
