@@ -16,6 +16,7 @@ import json
 import logging
 import logging.handlers
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -112,6 +113,9 @@ def make_handler(
     handler: logging.Handler
     if syslog:
         try:
+            # SysLogHandler ignores a missing socket (and then every record): probe it first
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+                probe.connect(syslog_address)
             handler = SyslogHandler(syslog_address, logging.handlers.SysLogHandler.LOG_DAEMON)
         except OSError as exc:
             raise UsageError(
