@@ -1,0 +1,89 @@
+"""`pyn2n completion bash|zsh|man`: shell completion and the man page, generated from the
+argument parsers themselves (shtab and argparse-manpage, the `deploy` extra), so they never
+drift from the flags. `make install` writes them where bash, zsh and man look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pyn2n.cli.common import UsageError, run_main
+
+SHELLS = ("bash", "zsh")
+
+
+def pyn2n_parser() -> argparse.ArgumentParser:
+    """One parser with every command as a sub-command (the CLI itself dispatches by hand)."""
+    from pyn2n import __version__
+    from pyn2n.cli import edge_args, supernode_args
+    from pyn2n.cli.main import COMMANDS
+    from pyn2n.lab.cli import build_parser as lab_parser
+
+    root = argparse.ArgumentParser(
+        prog="pyn2n",
+        description="A Python implementation of the n2n v3 peer-to-peer Layer-2 VPN: edges, "
+        "supernodes, their management, a lab of network namespaces and benchmarks.",
+        epilog="Config files: /etc/pyn2n/supernode.conf, /etc/pyn2n/edge-NAME.conf (one option "
+        "per line); systemd units pyn2n-supernode.service and pyn2n-edge@NAME.service.",
+    )
+    root.add_argument("--version", action="version", version=f"pyn2n {__version__}")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND")
+    full = {
+        "edge": edge_args.build_parser(),
+        "supernode": supernode_args.build_parser(),
+        "lab": lab_parser(),
+    }
+    for name, (_module, help_) in COMMANDS.items():
+        parent = full.get(name)
+        if parent is None:  # options listed by `pyn2n NAME -h`
+            sub.add_parser(name, help=help_, description=help_)
+            continue
+        sub.add_parser(
+            name,
+            help=help_,
+            description=parent.description,
+            epilog=parent.epilog,
+            parents=[parent],
+            add_help=False,
+            conflict_handler="resolve",
+        )
+    return root
+
+
+def completion(shell: str) -> str:
+    import shtab
+
+    script: str = shtab.complete(pyn2n_parser(), shell=shell)
+    return script
+
+
+def manpage() -> str:
+    from argparse_manpage.manpage import Manpage
+
+    return str(Manpage(pyn2n_parser(), format="single-commands-section"))
+
+
+def main(argv: Sequence[str]) -> int:
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in (*SHELLS, "man"):
+        raise UsageError(
+            "give bash or zsh (a completion script) or man (the man page), e.g. "
+            "`pyn2n completion bash > /etc/bash_completion.d/pyn2n`"
+        )
+    try:
+        text = manpage() if argv[0] == "man" else completion(argv[0])
+    except ImportError as exc:
+        raise UsageError(
+            f"{exc.name} is not installed: pip install 'pyn2n[deploy]' (make install does)"
+        ) from None
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
