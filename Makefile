@@ -83,6 +83,7 @@ install:
 	$(MAKE) apt
 	python3 -m venv $(OPT_DIR)
 	$(OPT_DIR)/bin/python -m pip install -q --upgrade pip
+	rm -rf build  # a stale build/lib would carry removed modules into the wheel
 	$(OPT_DIR)/bin/python -m pip install -q '.[deploy]'
 	install -d $(BINDIR) $(UNITDIR) $(BASHCOMPDIR) $(ZSHCOMPDIR) $(MANDIR)/man1
 	ln -sfn $(OPT_DIR)/bin/pyn2n $(BINDIR)/pyn2n

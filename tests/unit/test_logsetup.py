@@ -93,6 +93,10 @@ def test_flags_reach_both_commands() -> None:
     assert edge.service.syslog and edge.service.log_format == "json"
     assert edge.service.user == "nobody" and edge.service.group is None
     sn = parse_supernode_args(["-u", "65534", "-g", "nogroup", "--log-format=json"], env={})
-    assert (sn.service.user, sn.service.group, sn.service.log_format) == ("65534", "nogroup", "json")
+    assert (sn.service.user, sn.service.group, sn.service.log_format) == (
+        "65534",
+        "nogroup",
+        "json",
+    )
     with pytest.raises(UsageError, match="--log-format"):
         parse_supernode_args(["--log-format", "xml"], env={})

@@ -24,8 +24,15 @@ class Notifier:
         usec, pid = env.get("WATCHDOG_USEC", ""), env.get("WATCHDOG_PID", "")
         if self._addr and usec.isdigit() and int(usec) > 0 and pid in ("", str(os.getpid())):
             self.watchdog_interval = int(usec) / 2e6
+        self._connected = False
         if self._addr:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # connected now, while the path is reachable: after `-u` it may not be
+            try:
+                self._sock.connect(self._addr)
+                self._connected = True
+            except OSError:
+                pass
 
     @property
     def enabled(self) -> bool:
@@ -35,8 +42,12 @@ class Notifier:
         """Send `lines` ("READY=1", "STATUS=...") as one datagram; False if it could not go."""
         if self._sock is None:
             return False
+        data = "\n".join(lines).encode()
         try:
-            self._sock.sendto("\n".join(lines).encode(), self._addr)
+            if self._connected:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, self._addr)
         except OSError:
             return False  # the manager went away: nothing a node could do about it
         return True
