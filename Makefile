@@ -73,6 +73,8 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 MANDIR ?= $(PREFIX)/share/man
 SERVICE_USER ?= pyn2n
+# Debian's interpreter: the service user must be able to run it (a pyenv under /root is not)
+SYSTEM_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 CREATE_USER ?= yes
 UNITS := pyn2n-supernode.service pyn2n-edge@.service
 CONFIGS := supernode.conf edge-example.conf
@@ -81,7 +83,7 @@ CONFIGS := supernode.conf edge-example.conf
 
 install:
 	$(MAKE) apt
-	python3 -m venv $(OPT_DIR)
+	$(SYSTEM_PYTHON) -m venv $(OPT_DIR)
 	$(OPT_DIR)/bin/python -m pip install -q --upgrade pip
 	rm -rf build  # a stale build/lib would carry removed modules into the wheel
 	$(OPT_DIR)/bin/python -m pip install -q '.[deploy]'
