@@ -56,6 +56,8 @@ def test_json_is_one_object_per_line_with_event_fields() -> None:
     obj = json.loads(line)
     assert obj["event"] == "ip_assigned" and obj["ip4addr"] == "198.19.0.5" and obj["prefix"] == 24
     assert obj["message"] == "hello world"  # an event field never hides the message
+    notice = json.loads(handler.format(_record(**event_extra("notice", {"text": "hello world"}))))
+    assert "text" not in notice  # a notice's text is the message: not twice
 
 
 def test_syslog_sends_to_the_socket_with_the_levels_priority(tmp_path: Path) -> None:

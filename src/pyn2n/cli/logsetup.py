@@ -59,7 +59,8 @@ class JsonFormatter(logging.Formatter):
         if kind is not None:
             out["event"] = kind
             for key, value in getattr(record, "event_fields", {}).items():
-                out.setdefault(key, value)
+                if value != out["message"]:  # a notice's `text` is the message itself
+                    out.setdefault(key, value)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, separators=(",", ":"))
