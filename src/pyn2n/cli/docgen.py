@@ -62,7 +62,14 @@ def completion(shell: str) -> str:
 def manpage() -> str:
     from argparse_manpage.manpage import Manpage
 
-    return str(Manpage(pyn2n_parser(), format="single-commands-section"))
+    from pyn2n import __version__
+
+    page = Manpage(pyn2n_parser(), format="single-commands-section")
+    # the attributes argparse-manpage documents for overriding (its _data is private)
+    page.source = f"pyn2n {__version__}"
+    page.manual = "pyn2n manual"
+    page.description = "the n2n v3 peer-to-peer Layer-2 VPN in Python"
+    return str(page)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -126,11 +126,13 @@ def _shrink_bounding_set(libc: ctypes.CDLL, keep: frozenset[int]) -> None:
     """Drop from the bounding set what is not kept; without CAP_SETPCAP (a service manager
     already limited the set) leave it as it is."""
     for cap in range(_last_cap() + 1):
-        if cap in keep or _prctl(libc, PR_CAPBSET_READ, cap) != 1:
-            continue
         try:
+            if cap in keep or _prctl(libc, PR_CAPBSET_READ, cap) != 1:
+                continue
             _prctl(libc, PR_CAPBSET_DROP, cap)
         except PermissionError:
+            return
+        except OSError:  # EINVAL: past this kernel's last capability (no /proc/sys)
             return
 
 
@@ -158,9 +160,11 @@ def drop_privileges(who: Identity, keep: Iterable[int] = ()) -> None:
     libc = _libc()
     _shrink_bounding_set(libc, kept)
     _prctl(libc, PR_SET_KEEPCAPS, 1)
-    os.setgroups([who.gid])
-    os.setresgid(who.gid, who.gid, who.gid)
-    os.setresuid(who.uid, who.uid, who.uid)
+    # already that user (`-u pyn2n` in a unit with User=pyn2n): nothing to switch
+    if os.getresuid() != (who.uid,) * 3 or os.getresgid() != (who.gid,) * 3:
+        os.setgroups([who.gid])
+        os.setresgid(who.gid, who.gid, who.gid)
+        os.setresuid(who.uid, who.uid, who.uid)
     _capset(libc, kept)
     _prctl(libc, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     _prctl(libc, PR_SET_KEEPCAPS, 0)
