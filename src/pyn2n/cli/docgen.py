@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pyn2n.cli.common import UsageError, run_main
+from pyn2n.cli.common import Parser, UsageError, run_main
 
 SHELLS = ("bash", "zsh")
 
@@ -77,13 +77,16 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in (*SHELLS, "man"):
-        raise UsageError(
-            "give bash or zsh (a completion script) or man (the man page), e.g. "
-            "`pyn2n completion bash > /etc/bash_completion.d/pyn2n`"
-        )
+    p = Parser(
+        prog="pyn2n completion",
+        description="Print a completion script for bash or zsh, or the man page (roff), made "
+        "from the flags of this version.",
+        epilog="example: pyn2n completion bash > /usr/local/share/bash-completion/completions/pyn2n",
+    )
+    p.add_argument("what", choices=(*SHELLS, "man"), help="bash, zsh or man")
+    what = p.parse_args(argv).what
     try:
-        text = manpage() if argv[0] == "man" else completion(argv[0])
+        text = manpage() if what == "man" else completion(what)
     except ImportError as exc:
         raise UsageError(
             f"{exc.name} is not installed: pip install 'pyn2n[deploy]' (make install does)"
