@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-dev gcc make iproute2 iptables iputils-ping \
                 liblzo2-dev procps kmod
 BENCH_APT_PACKAGES := iperf3 openvpn tinc netcat-openbsd pv
+# systemd-analyze (unit checks) and man (the man page renders) for the deploy tests
+APT_PACKAGES += systemd man-db
 STAMP := $(VENV)/.installed
 
 .PHONY: all setup apt bench-apt test unit lint demo bench clean
@@ -56,3 +58,75 @@ bench: setup bench-apt
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# --- system-wide install (docs/deploying.md) ------------------------------------------------
+# A venv under OPT_DIR (Debian's system pip is externally managed), the command linked into
+# BINDIR, example configs into SYSCONFDIR (an existing file is never overwritten), the systemd
+# units, bash/zsh completion and the man page generated from the flags. Every path is a
+# variable, so a test can install into a temporary tree (and CREATE_USER=no).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+OPT_DIR ?= /opt/pyn2n
+SYSCONFDIR ?= /etc/pyn2n
+UNITDIR ?= /etc/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+MANDIR ?= $(PREFIX)/share/man
+SERVICE_USER ?= pyn2n
+# Debian's interpreter: the service user must be able to run it (a pyenv under /root is not)
+SYSTEM_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+CREATE_USER ?= yes
+UNITS := pyn2n-supernode.service pyn2n-edge@.service
+CONFIGS := supernode.conf edge-example.conf
+
+.PHONY: install uninstall
+
+install:
+	$(MAKE) apt
+	$(SYSTEM_PYTHON) -m venv $(OPT_DIR)
+	$(OPT_DIR)/bin/python -m pip install -q --upgrade pip
+	rm -rf build  # a stale build/lib would carry removed modules into the wheel
+	$(OPT_DIR)/bin/python -m pip install -q '.[deploy]'
+	install -d $(BINDIR) $(UNITDIR) $(BASHCOMPDIR) $(ZSHCOMPDIR) $(MANDIR)/man1
+	ln -sfn $(OPT_DIR)/bin/pyn2n $(BINDIR)/pyn2n
+	@if [ "$(CREATE_USER)" = yes ] && ! getent passwd $(SERVICE_USER) >/dev/null; then \
+	  echo "creating the system user $(SERVICE_USER)"; \
+	  useradd --system --user-group --home-dir / --no-create-home \
+	    --shell /usr/sbin/nologin $(SERVICE_USER); \
+	fi
+	install -d -m 0755 $(SYSCONFDIR)
+	@for f in $(CONFIGS); do \
+	  if [ -e $(SYSCONFDIR)/$$f ]; then echo "keeping $(SYSCONFDIR)/$$f"; continue; fi; \
+	  install -m 0600 deploy/$$f $(SYSCONFDIR)/$$f; \
+	done
+	@# the supernode service runs as $(SERVICE_USER) from the start: let it read its config
+	@if getent group $(SERVICE_USER) >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  chgrp $(SERVICE_USER) $(SYSCONFDIR)/supernode.conf && chmod g+r $(SYSCONFDIR)/supernode.conf; \
+	fi
+	@for u in $(UNITS); do \
+	  sed -e 's|/usr/local/bin/pyn2n|$(BINDIR)/pyn2n|g' -e 's|/etc/pyn2n|$(SYSCONFDIR)|g' \
+	    -e 's|^User=pyn2n|User=$(SERVICE_USER)|' -e 's|^Group=pyn2n|Group=$(SERVICE_USER)|' \
+	    deploy/$$u > $(UNITDIR)/$$u; chmod 0644 $(UNITDIR)/$$u; \
+	done
+	$(OPT_DIR)/bin/pyn2n completion bash > $(BASHCOMPDIR)/pyn2n
+	$(OPT_DIR)/bin/pyn2n completion zsh > $(ZSHCOMPDIR)/_pyn2n
+	$(OPT_DIR)/bin/pyn2n completion man | gzip -9n > $(MANDIR)/man1/pyn2n.1.gz
+	@if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed: $(BINDIR)/pyn2n -> $(OPT_DIR); configs in $(SYSCONFDIR); see docs/deploying.md"
+
+# Configs stay unless they are still the shipped examples; the user stays (files may be its).
+uninstall:
+	@if [ -d /run/systemd/system ]; then \
+	  systemctl stop pyn2n-supernode.service 'pyn2n-edge@*.service' || true; \
+	  systemctl disable pyn2n-supernode.service pyn2n-edge@.service 2>/dev/null || true; \
+	fi
+	rm -f $(UNITDIR)/*.wants/pyn2n-edge@*.service $(UNITDIR)/*.wants/pyn2n-supernode.service
+	rm -f $(addprefix $(UNITDIR)/,$(UNITS))
+	rm -f $(BINDIR)/pyn2n $(BASHCOMPDIR)/pyn2n $(ZSHCOMPDIR)/_pyn2n $(MANDIR)/man1/pyn2n.1.gz
+	rm -rf $(OPT_DIR)
+	@for f in $(CONFIGS); do \
+	  if cmp -s deploy/$$f $(SYSCONFDIR)/$$f; then rm -f $(SYSCONFDIR)/$$f; \
+	  elif [ -e $(SYSCONFDIR)/$$f ]; then echo "keeping $(SYSCONFDIR)/$$f (changed)"; fi; \
+	done
+	@rmdir $(SYSCONFDIR) 2>/dev/null || echo "keeping $(SYSCONFDIR) (it holds your configs)"
+	@if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi

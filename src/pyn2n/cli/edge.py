@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_logging
+from pyn2n.cli.common import UsageError, run_main, trace_to_logging
 from pyn2n.cli.edge_args import EdgeArgs, parse_edge_args
+from pyn2n.cli.service import prepare_service, setup_service_logging
 from pyn2n.cli.watch import RESOLVE_RETRY, Addr, DecisionLog, Resolver, resolve_once
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
@@ -131,7 +132,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _main(argv: list[str]) -> int:
     args = parse_edge_args(argv)
-    setup_logging(args.verbosity)
+    setup_service_logging(args.verbosity, args.service, "pyn2n-edge")
     supernodes, unresolved = resolve_supernodes(args.supernodes)
     config = build_config(args, supernodes)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
@@ -199,7 +200,17 @@ def _main(argv: list[str]) -> int:
         views=views,
     )
     watch_runtime(runtime, node, views, unresolved)
+    prepare_service(runtime, args.service, keep=edge_capabilities(args))
     return runtime.run()
+
+
+def edge_capabilities(args: EdgeArgs) -> set[int]:
+    """What a running edge still needs after `-u`: CAP_NET_ADMIN to set the address the
+    supernode assigns (auto-IP); a static address needs nothing (offloads are ioctls on the
+    TAP's own descriptor)."""
+    from pyn2n.io.privileges import CAP_NET_ADMIN
+
+    return {CAP_NET_ADMIN} if args.ip_mode == "auto" else set()
 
 
 def watch_runtime(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
+from pyn2n.cli.service import ServiceArgs, add_service_flags, service_args
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 TRANSFORMS = {1: "null", 2: "Twofish", 3: "AES", 4: "ChaCha20", 5: "Speck"}
@@ -53,6 +54,7 @@ class EdgeArgs:
     fastpath: bool = True  # pyn2n: negotiate the fast path with other pyn2n edges
     verbosity: int = 2
     extras: dict[str, str] = field(default_factory=dict)
+    service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
 
 
 def build_parser() -> Parser:
@@ -168,9 +170,10 @@ def build_parser() -> Parser:
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
+    add_service_flags(p)
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
-    for flag in ("-e", "-L", "-R", "-n", "-u", "-g", "-x"):
+    for flag in ("-e", "-L", "-R", "-n", "-x"):
         a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
     return p
 
@@ -224,11 +227,12 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     _parse_user(ns, env, out)
     _parse_paths(ns, out)
     out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
+    out.service = service_args(ns)
     return out
 
 
 def _reject_unsupported(ns: argparse.Namespace) -> None:
-    for flag in ("e", "L", "R", "n", "u", "g", "x"):
+    for flag in ("e", "L", "R", "n", "x"):
         if getattr(ns, "unsupported_" + flag) is not None:
             hint = " (n2n 3.1 removed it too; use routes)" if flag == "n" else ""
             raise UsageError(f"-{flag} is an n2n option pyn2n does not support{hint}; remove it")

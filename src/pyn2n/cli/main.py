@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pyn2n.bench.cli",
         "benchmarks: pyn2n against the underlay, OpenVPN, tinc, n2n; transforms",
     ),
+    "completion": ("pyn2n.cli.docgen", "shell completion (bash, zsh) or the man page"),
 }
 
 

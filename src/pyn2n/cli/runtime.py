@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from pyn2n.cli.common import UsageError
+from pyn2n.cli.logsetup import event_extra
 from pyn2n.cli.watch import Background, Ticker
 from pyn2n.core.api import FastEdgeNode, Node
 from pyn2n.core.events import (
@@ -78,6 +79,7 @@ class Runtime:
         views: object | None = None,
     ) -> None:
         self.node = node
+        self.role = role
         self.udp = udp
         self.mgmt_sock = mgmt_sock
         self.log = log
@@ -98,6 +100,17 @@ class Runtime:
         self._wake_hooks: list[Callable[[], None]] = []
         self._loop.on_wake = self._on_wake
         self._threads: list[Background] = []
+        self._start_hooks: list[Callable[[], None]] = []
+        self._stop_hooks: list[Callable[[], None]] = []
+
+    def add_start_hook(self, hook: Callable[[], None]) -> None:
+        """Run `hook()` when `run()` starts, before any helper thread (the privilege drop,
+        READY=1)."""
+        self._start_hooks.append(hook)
+
+    def add_stop_hook(self, hook: Callable[[], None]) -> None:
+        """Run `hook()` when the loop has stopped, before the goodbye (STOPPING=1)."""
+        self._stop_hooks.append(hook)
 
     def add_wake_hook(self, hook: Callable[[], None], *, tick: bool = False) -> None:
         """Run `hook()` in the loop after each wake-up (a signal, another thread); `tick`: wake
@@ -138,13 +151,15 @@ class Runtime:
         if self.on_event is not None and self.on_event(event):
             pass
         elif isinstance(event, OperatorWarning):
-            self.log.warning("%s", event.text)  # cause and fix, rate-limited by the core
+            # cause and fix, rate-limited by the core
+            self.log.warning("%s", event.text, extra=event_extra(event.kind, event.data()))
         elif isinstance(event, OperatorNotice):
-            self.log.info("%s", event.text)
+            self.log.info("%s", event.text, extra=event_extra(event.kind, event.data()))
         elif isinstance(event, RegistrationRefused):
             self.log.debug("%s %s", event.kind, event.data())  # its warning says it once a minute
         elif not isinstance(event, PeerEvent):
-            self.log.info("%s %s", event.kind, event.data())
+            fields = event.data()
+            self.log.info("%s %s", event.kind, fields, extra=event_extra(event.kind, fields))
         for data, addr in self.mgmt.post(event):
             self.mgmt_sock.sendto(data, addr)
 
@@ -154,6 +169,8 @@ class Runtime:
                 self.mgmt_sock.sendto(data, addr)
 
     def run(self) -> int:
+        for hook in self._start_hooks:
+            hook()
         for thread in self._threads:
             thread.start()
         try:
@@ -164,6 +181,8 @@ class Runtime:
             for thread in self._threads:
                 thread.join(1.0)
             self.log.info("stopping")
+            for hook in self._stop_hooks:
+                hook()
             self.node.shutdown(time.monotonic())  # an edge's UNREGISTER_SUPER
             self._loop.flush()
             self._loop.close()

@@ -13,8 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_logging
+from pyn2n.cli.common import UsageError, run_main, trace_to_logging
 from pyn2n.cli.edge import resolve
+from pyn2n.cli.service import prepare_service, setup_service_logging
 from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
 from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
@@ -80,7 +81,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _main(argv: list[str]) -> int:
     args = parse_supernode_args(argv)
-    setup_logging(args.verbosity)
+    setup_service_logging(args.verbosity, args.service, "pyn2n-supernode")
     config = build_config(args)
     from pyn2n.cli.runtime import Runtime, open_management
 
@@ -130,6 +131,7 @@ def _main(argv: list[str]) -> int:
 
     runtime.add_wake_hook(dump_if_asked)
     signal.signal(signal.SIGHUP, on_hup)
+    prepare_service(runtime, args.service)  # a supernode keeps no capability
     return runtime.run()
 
 

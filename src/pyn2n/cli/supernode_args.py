@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
 from pyn2n.cli.edge_args import MAC_RE, _int, _port, parse_supernode
+from pyn2n.cli.service import ServiceArgs, add_service_flags, service_args
 
 
 @dataclass
@@ -27,6 +27,7 @@ class SupernodeArgs:
     mac: str | None = None
     version: str | None = None
     verbosity: int = 2
+    service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
 
 
 def build_parser() -> Parser:
@@ -91,19 +92,15 @@ def build_parser() -> Parser:
     a("-V", dest="version", metavar="TEXT", help="version text sent to edges (max 19 chars)")
     a("-f", "--foreground", dest="foreground", action="store_true", help="foreground (the default)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
+    add_service_flags(p)
     add_version(p)
-    for flag in ("-u", "-g"):
-        a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
     return p
 
 
 def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None) -> SupernodeArgs:
     env = dict(os.environ) if env is None else env
     ns = build_parser().parse_argv(argv)
-    for flag in ("u", "g"):
-        if getattr(ns, "unsupported_" + flag) is not None:
-            raise UsageError(f"-{flag} (drop privileges) is not supported by pyn2n; remove it")
-    out = SupernodeArgs()
+    out = SupernodeArgs(service=service_args(ns))
     if ns.local:
         _local(out, ns.local)
     if ns.mgmt_port is not None:
