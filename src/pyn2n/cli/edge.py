@@ -28,6 +28,7 @@ from pyn2n.mgmt.protocol import Control
 
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
+    from pyn2n.io.addrwatch import AddressWatch
     from pyn2n.mgmt.edge_views import EdgeViews
 
 log = logging.getLogger("pyn2n.edge")
@@ -192,7 +193,31 @@ def _main(argv: list[str]) -> int:
         views=views,
     )
     watch_runtime(runtime, node, views, unresolved)
-    return runtime.run()
+    addresses = watch_addresses(runtime, node, tap.name)
+    try:
+        return runtime.run()
+    finally:
+        if addresses is not None:
+            addresses.close()
+
+
+def watch_addresses(runtime: EdgeRuntime, node: Edge, device: str) -> AddressWatch | None:
+    """Every address on the TAP (a keepalived VIP too) counts as the edge's own, kept current
+    from netlink; without the watch only the edge's own address does (n2n's rule)."""
+    from pyn2n.io.addrwatch import AddressWatch
+
+    try:
+        watch = AddressWatch(device)
+    except (OSError, LookupError) as exc:
+        log.warning(
+            "cannot watch the addresses of %s (%s): only %s counts as ours",
+            device,
+            exc,
+            node.ip or "the edge's address",
+        )
+        return None
+    runtime.loop.watch_addresses(node, watch)
+    return watch
 
 
 def watch_runtime(

@@ -195,7 +195,7 @@ class Receiver(Negotiation):
             return
         hosts = self.hosts
         if hosts is None:
-            if foreign_destination(frame, 10, self.ip4):  # (10: behind the virtio header)
+            if foreign_destination(frame, 10, self.local4):  # (10: behind the virtio header)
                 self.drops["routed"] += 1  # only IPv4 to us passes, and broadcast (no -r)
                 return
         elif not hosts.learn(frame, 10, sess.mac, now):
