@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyn2n.lab import Lab
+from pyn2n.lab import Lab, mcast
 from pyn2n.lab import cluster as C
 from pyn2n.lab.overlay import TAP_NAME, Overlay
 from pyn2n.lab.topology import HOST_IF
@@ -93,3 +93,35 @@ def test_avahi_finds_the_services_of_the_other_edges(
     # the control: asked on the underlay, nobody but the asker's own daemon answers
     under = C.browse_from(lab, "e3", service, lab.underlay_ip("e3"), 4.0)
     assert set(under) <= {f"e3-{lab.run_id}"}, under
+
+
+def test_multicast_route_takes_multicast_without_a_chosen_interface_to_the_overlay(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    lab = make_lab(3)
+    ov = Overlay(lab, log_dir=tmp_path)
+    for sn in ov.supernodes:
+        ov.start_supernode(sn)
+    ov.start_edge("e1", ["--multicast-route"])
+    for edge in ("e2", "e3"):
+        ov.start_edge(edge)
+    ov.wait_mesh()
+
+    def routes(edge: str) -> str:
+        argv = ["sh", "-c", "ip -4 route show 224.0.0.0/4; ip -6 route show ff00::/8"]
+        return str(lab.run(edge, argv, capture_output=True, text=True, timeout=10).stdout)
+
+    assert TAP_NAME in routes("e1") and "ff00::/8" in routes("e1")
+    # a sender that leaves the interface to the kernel (IP_MULTICAST_IF 0.0.0.0, bound to any)
+    count = 50
+
+    def from_any(sender: str) -> list[int]:
+        receivers = [(e, lab.overlay_ip(e)) for e in lab.edges if e != sender]
+        _sent, got = mcast.stream(lab, (sender, "0.0.0.0"), receivers, count=count, grace=2.0)
+        return [r["distinct"] for r in got]
+
+    assert from_any("e1") == [count, count]
+    # the control: without the route the kernel follows the default route to the underlay
+    assert from_any("e2") == [0, 0]
+    ov.stop("e1")
+    assert "224.0.0.0/4" not in routes("e1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from pyn2n.cli.edge_args import parse_edge_args
 from pyn2n.wire import BROADCAST_MAC, Packet
 from tests.simnet import (
     MY_IP,
@@ -104,3 +105,9 @@ def test_the_fast_path_uses_the_same_addresses() -> None:
     assert b.fp.send(reply, 1.0) and b.drops["tap_routed"] == 0
     deliver(a, b.take(), ("198.18.2.2", 40002), 1.0)
     assert len(a.fp.frames) == a_frames + 1
+
+
+def test_multicast_route_is_an_opt_in_flag() -> None:
+    base = ["-c", "mynet", "-l", "198.18.0.2:7654"]
+    assert not parse_edge_args(base, env={}).multicast_route
+    assert parse_edge_args([*base, "--multicast-route"], env={}).multicast_route

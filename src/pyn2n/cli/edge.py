@@ -29,6 +29,7 @@ from pyn2n.mgmt.protocol import Control
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
     from pyn2n.io.addrwatch import AddressWatch
+    from pyn2n.io.mcastroute import Route
     from pyn2n.mgmt.edge_views import EdgeViews
 
 log = logging.getLogger("pyn2n.edge")
@@ -194,11 +195,28 @@ def _main(argv: list[str]) -> int:
     )
     watch_runtime(runtime, node, views, unresolved)
     addresses = watch_addresses(runtime, node, tap.name)
+    routes = multicast_routes(tap.name) if args.multicast_route else []
     try:
         return runtime.run()
     finally:
         if addresses is not None:
             addresses.close()
+        if routes:
+            from pyn2n.io.mcastroute import remove_routes
+
+            remove_routes(routes)
+
+
+def multicast_routes(device: str) -> list[Route]:
+    """--multicast-route: multicast without a chosen interface leaves through the TAP."""
+    from pyn2n.io.mcastroute import add_multicast_routes
+
+    added, problems = add_multicast_routes(device)
+    for line in problems:
+        log.warning("%s", line)
+    if added:
+        log.info("multicast routes %s via %s", ", ".join(map(str, added)), device)
+    return added
 
 
 def watch_addresses(runtime: EdgeRuntime, node: Edge, device: str) -> AddressWatch | None:
