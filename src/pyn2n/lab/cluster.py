@@ -58,8 +58,10 @@ def vrrp_instance(
     )
 
 
-def keepalived_conf(router_id: str, *instances: str) -> str:
-    return f"global_defs {{\n  router_id {router_id}\n}}\n" + "".join(instances)
+def keepalived_conf(router_id: str, *instances: str, version: int = 2) -> str:
+    """keepalived's configuration: VRRP `version` 3 takes fractions of a second as advert_int."""
+    head = f"global_defs {{\n  router_id {router_id}\n  vrrp_version {version}\n}}\n"
+    return head + "".join(instances)
 
 
 def start_keepalived(
