@@ -78,7 +78,7 @@ class Side:
         }
         args.update(kw)
         self.fp = FastPath(**args)  # type: ignore[arg-type]
-        self.fp.local4 = frozenset((ip,))
+        self.fp.ip4 = ip
 
     def take(self) -> list[tuple[bytes, Addr]]:
         """Everything sent: single datagrams and UDP_SEGMENT buffers cut into datagrams."""
@@ -421,9 +421,8 @@ def test_frames_not_for_our_address_are_dropped_both_ways() -> None:
     assert a.drops["tap_routed"] == 1 and not a.take()
     # arriving for another address: not written
     assert a.fp.send(tcp_super_frame(b"x" * 100), 1.0)
-    own = bytes([10, 0, 0, 1])
-    a.fp.local4 = frozenset((own,))  # (so A's own check passes for the next frame)
-    assert a.fp.send(tcp_super_frame(b"y" * 100, src=own, dst=bytes([10, 9, 9, 9])), 1.0)
+    a.fp.ip4 = bytes([10, 0, 0, 1])  # (so A's own check passes for the next frame)
+    assert a.fp.send(tcp_super_frame(b"y" * 100, src=a.fp.ip4, dst=bytes([10, 9, 9, 9])), 1.0)
     deliver(b, a.take(), ADDR_A, 1.0)
     assert len(b.fp.frames) == 1 and b.drops["routed"] == 1
 

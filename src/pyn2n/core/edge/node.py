@@ -72,6 +72,7 @@ class Edge:
                 drops=st.drops,
                 routing_hosts=self.hosts if config.allow_routing else None,
             )
+            st.fast.ip4 = st.ip4
             st.fast.local4 = st.local4
         self._fast = st.fast
         self._secure = st.secure

@@ -144,6 +144,8 @@ class EdgeState:
         else:
             self.ip4 = ipaddress.IPv4Address(ip).packed
             self.ipint = int(ipaddress.IPv4Address(ip))
+        if self.fast is not None:
+            self.fast.ip4 = self.ip4
         self._set_local4()
 
     def set_tap_addresses(self, addrs: Iterable[bytes]) -> None:
