@@ -70,7 +70,7 @@ class AddressWatch:
         current = set(self.addresses)
         while True:
             try:
-                data = self._sock.recv(_RECV)
+                data, (sender, _groups) = self._sock.recvfrom(_RECV)
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -78,6 +78,8 @@ class AddressWatch:
                     raise
                 current = set(self._dump())  # notifications were lost: start again
                 continue
+            if sender != 0:
+                continue  # only the kernel speaks for the addresses
             for msg in self._marshal.parse(data):
                 self._apply(msg, current)
         if current == self.addresses:
