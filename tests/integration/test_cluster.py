@@ -23,7 +23,7 @@ VIP = "198.19.0.100"
 UNDERLAY_VIP = "198.18.250.100"  # the control: the same VRRP set-up on the underlay interfaces
 SERVICE = "_pyn2n-test._tcp"
 # VRRP with keepalived's default advert interval (1 s); a stopped master sends priority 0, so the
-# backup takes over at once; measured about 0.5 s here. The bound leaves room for a loaded machine.
+# backup takes over at once; measured 0.6 s here. The bound leaves room for a loaded machine.
 MAX_OUTAGE = 3.0
 MAX_CRASH_OUTAGE = 3.5  # 3 x 0.5 s adverts and the skew time; measured about 1.7 s
 
