@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-dev gcc make iproute2 iptables iputils-ping \
                 liblzo2-dev procps kmod
+# real clustering stacks for the tests and the demo (VRRP, mDNS)
+APT_PACKAGES += keepalived avahi-daemon
 BENCH_APT_PACKAGES := iperf3 openvpn tinc netcat-openbsd pv
 # systemd-analyze (unit checks) and man (the man page renders) for the deploy tests
 APT_PACKAGES += systemd man-db
@@ -38,7 +40,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: lint
+test: apt lint
 	$(PY) -m pytest -q tests
 
 unit: setup
@@ -50,7 +52,7 @@ lint: setup
 	$(PY) -m ruff format --check src tests
 	$(PY) -m mypy src
 
-demo: setup
+demo: setup apt
 	$(VENV)/bin/pyn2n lab demo
 
 bench: setup bench-apt

@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from pyn2n.lab import Lab, destroy, read_state
-from pyn2n.lab.demo import CRASH_PINGS, MCAST_COUNT, run_on
+from pyn2n.lab.demo import CRASH_PINGS, MCAST_COUNT, VRRP_MAX_OUTAGE, run_on
 from pyn2n.lab.overlay import Overlay, ctl
 from pyn2n.lab.system import ns_exists, pids_in
 
@@ -30,7 +30,7 @@ def test_demo_claims_hold(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     out = io.StringIO()
     report = run_on(lab, Console(file=out, width=120), log_dir=tmp_path)
     failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
-    assert report.ok and len(report.checks) == 8, f"{failed}\n{out.getvalue()}"
+    assert report.ok and len(report.checks) == 9, f"{failed}\n{out.getvalue()}"
 
     # the raw numbers behind the demo's checks
     sender, *overlay_rx = report.mcast["overlay"]
@@ -58,6 +58,9 @@ def test_demo_claims_hold(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     # the supernode that stayed up is gone and the late edge sits on the other one
     assert not pids_in([lab.ns(up)])
     assert f"e4 started now, registered at {down}," in text
+    # VRRP: the VIP moved from e1 to e2 and e3's pings found it again
+    assert 0 <= report.vrrp["outage"] <= VRRP_MAX_OUTAGE and report.vrrp["answered"] > 0
+    assert f"answered e3 from e2 after {report.vrrp['outage']:.1f} s" in text
 
 
 def test_hole_punching_through_nat_and_relay_when_blocked(

@@ -30,6 +30,8 @@ from pyn2n.wire.types import endpoint_text
 
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
+    from pyn2n.io.addrwatch import AddressWatch
+    from pyn2n.io.mcastroute import Route
     from pyn2n.mgmt.edge_views import EdgeViews
 
 log = logging.getLogger("pyn2n.edge")
@@ -201,16 +203,57 @@ def _main(argv: list[str]) -> int:
     )
     watch_runtime(runtime, node, views, unresolved)
     prepare_service(runtime, args.service, keep=edge_capabilities(args))
-    return runtime.run()
+    addresses = watch_addresses(runtime, node, tap.name)
+    routes = multicast_routes(tap.name) if args.multicast_route else []
+    try:
+        return runtime.run()
+    finally:
+        if addresses is not None:
+            addresses.close()
+        if routes:
+            from pyn2n.io.mcastroute import remove_routes
+
+            remove_routes(routes)
+
+
+def multicast_routes(device: str) -> list[Route]:
+    """--multicast-route: multicast without a chosen interface leaves through the TAP."""
+    from pyn2n.io.mcastroute import add_multicast_routes
+
+    added, problems = add_multicast_routes(device)
+    for line in problems:
+        log.warning("%s", line)
+    if added:
+        log.info("multicast routes %s via %s", ", ".join(map(str, added)), device)
+    return added
+
+
+def watch_addresses(runtime: EdgeRuntime, node: Edge, device: str) -> AddressWatch | None:
+    """Every address on the TAP (a keepalived VIP too) counts as the edge's own, kept current
+    from netlink; without the watch only the edge's own address does (n2n's rule)."""
+    from pyn2n.io.addrwatch import AddressWatch
+
+    try:
+        watch = AddressWatch(device)
+    except (OSError, LookupError) as exc:
+        log.warning(
+            "cannot watch the addresses of %s (%s): only %s counts as ours",
+            device,
+            exc,
+            node.ip or "the edge's address",
+        )
+        return None
+    runtime.loop.watch_addresses(node, watch)
+    return watch
 
 
 def edge_capabilities(args: EdgeArgs) -> set[int]:
     """What a running edge still needs after `-u`: CAP_NET_ADMIN to set the address the
-    supernode assigns (auto-IP); a static address needs nothing (offloads are ioctls on the
-    TAP's own descriptor)."""
+    supernode assigns (auto-IP) or to remove its multicast routes at exit; a static address
+    needs nothing (offloads are ioctls on the TAP's own descriptor)."""
     from pyn2n.io.privileges import CAP_NET_ADMIN
 
-    return {CAP_NET_ADMIN} if args.ip_mode == "auto" else set()
+    return {CAP_NET_ADMIN} if args.ip_mode == "auto" or args.multicast_route else set()
 
 
 def watch_runtime(

@@ -55,6 +55,7 @@ class EdgeArgs:
     verbosity: int = 2
     extras: dict[str, str] = field(default_factory=dict)
     service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
+    multicast_route: bool = False  # pyn2n: route 224.0.0.0/4 (and ff00::/8) through the TAP
 
 
 def build_parser() -> Parser:
@@ -166,6 +167,12 @@ def build_parser() -> Parser:
         action="store_true",
         help="pyn2n: no fast path (whole TCP super-frames, AEAD) to other pyn2n edges; "
         "standard n2n PACKETs only",
+    )
+    a(
+        "--multicast-route",
+        action="store_true",
+        help="pyn2n: route multicast (224.0.0.0/4, and ff00::/8 with IPv6) through the TAP, "
+        "for programs that send multicast without choosing an interface",
     )
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
@@ -286,6 +293,7 @@ def _parse_frames(ns: argparse.Namespace, out: EdgeArgs) -> None:
     if len(ns.device) > 15:
         raise UsageError(f"-d {ns.device!r}: interface names have at most 15 characters")
     out.device = ns.device
+    out.multicast_route = ns.multicast_route
 
 
 def _parse_sockets(ns: argparse.Namespace, out: EdgeArgs) -> None:

@@ -10,6 +10,7 @@ declared here; `io/` uses nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from pyn2n.core.events import Event
@@ -51,6 +52,11 @@ class EdgeNode(Node, Protocol):
     def receive_frame(self, frame: bytes, now: float) -> None: ...
 
     def frames_to_write(self) -> list[bytes]: ...
+
+    def set_local_addresses(self, addrs: Iterable[bytes]) -> None:
+        """Every IPv4/IPv6 address now on the TAP, packed (4 or 16 bytes), whenever they change
+        (a keepalived VIP added or removed): the routing filter takes them as the edge's own."""
+        ...
 
 
 class FastEdgeNode(EdgeNode, Protocol):

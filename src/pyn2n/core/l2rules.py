@@ -20,20 +20,32 @@ def is_multicast(frame: bytes | bytearray | memoryview, off: int = 0) -> bool:
     return b0 == 0x33 and frame[off + 1] == 0x33
 
 
-def foreign_source(frame: bytes | bytearray | memoryview, off: int, ip4: bytes) -> bool:
-    """Outgoing: an IPv4 frame whose source is not our address (n2n without -r sends only its
-    own IPv4 traffic)."""
-    return frame[off + 12 : off + 14] == _IPV4 and frame[off + 26 : off + 30] != ip4
+def foreign_source(
+    frame: bytes | bytearray | memoryview, off: int, ip4: bytes, local4: frozenset[bytes]
+) -> bool:
+    """Outgoing: an IPv4 frame whose source is none of our addresses (n2n without -r sends only
+    its own IPv4 traffic). `ip4` is the edge's address, `local4` every IPv4 address on its TAP
+    too (secondary ones, a keepalived VIP), packed; `ip4` is compared first because it is the
+    common case and costs no hash. ARP is not judged: a gratuitous ARP for a VIP passes."""
+    return (
+        frame[off + 12 : off + 14] == _IPV4
+        and frame[off + 26 : off + 30] != ip4
+        and frame[off + 26 : off + 30] not in local4
+    )
 
 
-def foreign_destination(frame: bytes | bytearray | memoryview, off: int, ip4: bytes) -> bool:
+def foreign_destination(
+    frame: bytes | bytearray | memoryview, off: int, ip4: bytes, local4: frozenset[bytes]
+) -> bool:
     """Incoming: an IPv4 unicast frame for an address not ours (n2n without -r passes only IPv4
-    to us, and broadcast). Frames too short to carry an IPv4 header are not judged here."""
+    to us, and broadcast; "ours" as in `foreign_source`). Frames too short to carry an IPv4
+    header are not judged here."""
     return (
         frame[off + 12 : off + 14] == _IPV4
         and len(frame) >= off + 34
         and frame[off + 30 : off + 34] != ip4
         and frame[off : off + 6] != _BROADCAST
+        and frame[off + 30 : off + 34] not in local4
     )
 
 

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from pyn2n.core.api import EdgeNode, FastEdgeNode, Node, Offload
 from pyn2n.core.events import Event
+from pyn2n.io.addrwatch import AddressWatch
 from pyn2n.io.linux import TUN_F_FASTPATH
 from pyn2n.io.tap import TapDevice
 from pyn2n.io.udp import UdpSocket
@@ -157,6 +158,19 @@ class EventLoop:
         if fd in self._handlers:
             self._epoll.unregister(fd)
             self._handlers[fd] = _ignore
+
+    def watch_addresses(self, node: EdgeNode, watch: AddressWatch) -> None:
+        """Tell `node` the TAP's addresses now and after every change the kernel reports (a VIP
+        added by keepalived): the watch's netlink socket is polled with the others."""
+        set_local_addresses = node.set_local_addresses
+        set_local_addresses(watch.addresses)
+
+        def on_change() -> None:
+            changed = watch.read()
+            if changed is not None:
+                set_local_addresses(changed)
+
+        self.add_reader(watch, on_change)
 
     def stop(self) -> None:
         """Make `run()` return soon; safe from a signal handler or another thread."""

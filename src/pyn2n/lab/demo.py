@@ -13,7 +13,10 @@ supernodes and the 3 edges, and checks, one step after the other:
 6. the supernode's traffic flows again and the standby is killed (SIGKILL): its host answers
    with ICMP port unreachable; the edges move back, again with the time it took;
 7. a new edge, started only now, joins through the remaining supernode and reaches every
-   other edge.
+   other edge;
+8. keepalived (VRRP) on two edges with default edge flags: the virtual IP sits on the first,
+   the third edge pings it every 0.1 s, the first's keepalived is stopped (by PID), the VIP
+   answers from the second; the demo shows how long the pings went unanswered.
 
 Exit status 0 only if every step held. The lab is torn down at the end, also after a failure,
 Ctrl-C or SIGTERM (via `pyn2n lab demo`); logs of a failed run are kept and their path printed.
@@ -32,10 +35,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pyn2n.lab import mcast
+from pyn2n.lab import cluster, mcast
 from pyn2n.lab.lab import Lab
 from pyn2n.lab.mcast import McastError
-from pyn2n.lab.overlay import Overlay, OverlayError
+from pyn2n.lab.overlay import TAP_NAME, Overlay, OverlayError
 from pyn2n.lab.state import DEFAULT_STATE_DIR
 from pyn2n.lab.topology import STANDBY, SUPERNODE, LabError
 
@@ -44,6 +47,8 @@ MCAST_GROUP = "239.255.1.1"
 MCAST_GROUP6 = "ff05::1:1"  # the underlay's control stream on an IPv6 lab (site scope: routable)
 OVERLAY_PORT, UNDERLAY_PORT = 5001, 5002
 CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the supernode goes silent
+VRRP_VIP = "198.19.0.100"
+VRRP_MAX_OUTAGE = 3.0  # a stopped master hands over at once (priority 0); measured 0.6 s
 FAILOVER_TIMEOUT = 45.0  # REGISTER_SUPER every 20 s, three unanswered tries 2 s apart (§7.1)
 
 
@@ -64,6 +69,7 @@ class DemoReport:
     mcast: dict[str, object] = field(default_factory=dict)  # raw multicast counts
     crash_pings: dict[str, int] = field(default_factory=dict)  # "e1>e2": replies
     failover: dict[str, float] = field(default_factory=dict)  # "silent"/"icmp": seconds
+    vrrp: dict[str, float] = field(default_factory=dict)  # "outage": seconds, "answered", "sent"
 
     @property
     def ok(self) -> bool:
@@ -288,6 +294,46 @@ class Demo:
             "and is pinged back, direct paths"
         )
 
+    def vrrp(self) -> str:
+        """keepalived on two edges, the third pings the VIP through a failover."""
+        lab, (master, backup, client) = self.lab, self.first[:3]
+        work = self.ov.log_dir
+        procs = {}
+        for edge, priority in ((master, 150), (backup, 100)):
+            conf = cluster.keepalived_conf(
+                edge, cluster.vrrp_instance("demo", TAP_NAME, priority, f"{VRRP_VIP}/24")
+            )
+            procs[edge] = cluster.start_keepalived(lab, edge, conf, work)
+        try:
+            cluster.wait_address(lab, master, TAP_NAME, VRRP_VIP)
+            if cluster.has_address(lab, backup, TAP_NAME, VRRP_VIP):
+                raise _StepFailed(f"{backup} holds the VIP too: the VRRP adverts did not cross")
+            pinger = cluster.Pinger(lab, client, VRRP_VIP)
+            time.sleep(1.0)
+            lab.stop(procs[master])  # SIGTERM, by PID
+            cluster.wait_address(lab, backup, TAP_NAME, VRRP_VIP)
+            self.ov.wait(
+                lambda: lab.ping(client, VRRP_VIP, count=2, interval=0.1) == 2,
+                f"{VRRP_VIP} answering from {backup}",
+            )
+            run = pinger.stop()
+        finally:
+            for proc in procs.values():
+                lab.stop(proc)
+        self.report.vrrp = {
+            "outage": run.outage,
+            "answered": len(run.answered),
+            "sent": run.sent,
+        }
+        if not run.answered or run.outage > VRRP_MAX_OUTAGE:
+            raise _StepFailed(f"the VIP went unanswered for {run.outage:.1f} s")
+        return (
+            f"keepalived on {master} and {backup}, default edge flags: VIP {VRRP_VIP} on "
+            f"{master}; its keepalived stopped, the VIP answered {client} from {backup} after "
+            f"{run.outage:.1f} s without replies (pings every {cluster.PING_INTERVAL:g} s: "
+            f"{len(run.answered)}/{run.sent} answered)"
+        )
+
 
 def run_on(
     lab: Lab,
@@ -310,6 +356,7 @@ def run_on(
         ("failover, silent supernode", demo.failover_silent),
         ("failover, ICMP port unreachable", demo.failover_icmp),
         (f"new edge {demo.late} joins", demo.join),
+        ("VRRP failover (keepalived)", demo.vrrp),
     ]
     try:
         for name, body in steps:

@@ -161,7 +161,7 @@ class DataPath:
         """n2n `edge_send_packet2net` + `send_packet`."""
         dst = frame[:6]
         if not self.routing:
-            if foreign_source(frame, 0, self.st.ip4):
+            if foreign_source(frame, 0, self.st.ip4, self.st.local4):
                 self.drops["tap_routed"] += 1
                 return
         elif not group:
@@ -315,7 +315,7 @@ class DataPath:
         if frame[0] & 1:
             if not self._group_ok(frame, data, src, now):
                 return
-        elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
+        elif not self.routing and foreign_destination(frame, 0, self.st.ip4, self.st.local4):
             # only IPv4 unicast addressed to us passes, and broadcast (n2n without -r)
             drops["routed"] += 1
             return
@@ -335,7 +335,7 @@ class DataPath:
             if self.drop_multicast:
                 self.drops["multicast"] += 1
                 return False
-        elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
+        elif not self.routing and foreign_destination(frame, 0, self.st.ip4, self.st.local4):
             self.drops["routed"] += 1
             return False
         return True

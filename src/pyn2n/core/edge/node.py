@@ -8,7 +8,8 @@ docs/n2n-differences.md ("Edge"); how it works: docs/edge.md."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from ipaddress import ip_address
 
 from pyn2n.constants import MSG_TYPE_PACKET
 from pyn2n.core.api import Addr, FastEdgeNode, Offload
@@ -74,6 +75,7 @@ class Edge:
                 segment=IPV6_SEGMENT if config.ipv6 else DEFAULT_SEGMENT,
             )
             st.fast.ip4 = st.ip4
+            st.fast.local4 = st.local4
         self._fast = st.fast
         self._secure = st.secure
         self._deadline: float | None = None  # get_timer's answer until something moves it
@@ -150,6 +152,17 @@ class Edge:
         self.reg.send_unregister_super()
         self.keep_running = False
         self.data.timers_moved = True
+
+    def set_local_addresses(self, addrs: Iterable[bytes]) -> None:
+        """The TAP's IPv4/IPv6 addresses (packed), all of them, each time they change: without
+        -r they count as ours for the routing filter, like the edge's own address."""
+        self.st.set_tap_addresses(addrs)
+
+    @property
+    def local_addresses(self) -> list[str]:
+        """Every address the routing filter takes as ours (the views), as text."""
+        st = self.st
+        return sorted(str(ip_address(a)) for a in st.local4 | st.tap6 if a != bytes(4))
 
     def add_supernode(self, addr: Addr) -> None:
         """A `-l` supernode whose name resolved only after start-up (the CLI retries DNS): it

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import IntEnum, StrEnum
 
 from pyn2n.constants import (
@@ -104,6 +104,11 @@ class EdgeState:
         self.ip4 = bytes(4)
         self.ipint = 0
         self.fast: FastPath | None = None
+        # the routing filter's own addresses: ip4 and every address the driver saw on the TAP
+        # (secondary ones, a keepalived VIP), packed; IPv6 ones are kept for the views only
+        self.tap4: frozenset[bytes] = frozenset()
+        self.tap6: frozenset[bytes] = frozenset()
+        self.local4: frozenset[bytes] = frozenset((self.ip4,))
         self.set_ip(config.ip, config.prefix)
         community = config.community.encode()
         self.community20 = pad_community(community)
@@ -145,6 +150,19 @@ class EdgeState:
             self.ipint = int(ipaddress.IPv4Address(ip))
         if self.fast is not None:
             self.fast.ip4 = self.ip4
+        self._set_local4()
+
+    def set_tap_addresses(self, addrs: Iterable[bytes]) -> None:
+        """The TAP's addresses as the driver sees them now (4 bytes IPv4, 16 bytes IPv6)."""
+        found = frozenset(addrs)
+        self.tap4 = frozenset(a for a in found if len(a) == 4)
+        self.tap6 = frozenset(a for a in found if len(a) == 16)
+        self._set_local4()
+
+    def _set_local4(self) -> None:
+        self.local4 = self.tap4 | {self.ip4}
+        if self.fast is not None:
+            self.fast.local4 = self.local4
 
     def dev_addr(self) -> IpSubnet:
         return IpSubnet(self.ipint, self.prefix if self.ip else 0)

@@ -48,7 +48,7 @@ class FastPath(Receiver):
     `send_datagram(data, addr)` queues one fast datagram; packets of several datagrams wait in
     `gso_out` as (buffer, segment size, addr) for one UDP_SEGMENT send each; received DATA waits in
     `frames` (virtio header + frame) for the TAP. `routing_hosts` is the edge's -r host table
-    (None without -r: then only our own IPv4 traffic passes, `ip4`).
+    (None without -r: then only our own IPv4 traffic passes, `ip4` and `local4`).
     """
 
     def __init__(
@@ -87,6 +87,7 @@ class FastPath(Receiver):
         self._layout = Layout(segment)
         self.hosts = routing_hosts
         self.ip4 = bytes(4)  # our TAP address (frames to others are dropped without -r)
+        self.local4: frozenset[bytes] = frozenset()  # and every address on the TAP (the edge's)
         self.states: dict[bytes, PeerState] = {}
         self.tx: dict[bytes, Session] = {}  # MAC -> established session (the hot lookup)
         self.by_conn: dict[int, Session] = {}

@@ -195,7 +195,8 @@ class Receiver(Negotiation):
             return
         hosts = self.hosts
         if hosts is None:
-            if foreign_destination(frame, 10, self.ip4):  # (10: behind the virtio header)
+            # (10: behind the virtio header)
+            if foreign_destination(frame, 10, self.ip4, self.local4):
                 self.drops["routed"] += 1  # only IPv4 to us passes, and broadcast (no -r)
                 return
         elif not hosts.learn(frame, 10, sess.mac, now):

@@ -31,6 +31,7 @@ class Sender(OffloadPolicy):
     peers: PeerTable
     hosts: HostTable | None
     ip4: bytes
+    local4: frozenset[bytes]
     drops: Counter[str]
     segment: int
     _frag: int
@@ -51,7 +52,7 @@ class Sender(OffloadPolicy):
         peer = sess.peer
         if self.peers.known.get(dst) is not peer or peer.sock != sess.addr:
             return False
-        if hosts is None and foreign_source(data, 10, self.ip4):
+        if hosts is None and foreign_source(data, 10, self.ip4, self.local4):
             self.drops["tap_routed"] += 1  # only our own IPv4 traffic leaves (n2n without -r)
             return True
         if sess.tx_aead is None and len(data) <= self._frag:
