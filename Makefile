@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-dev gcc make iproute2 iptables iputils-ping \
                 liblzo2-dev procps kmod
+# the status page test drives a real headless browser
+APT_PACKAGES += chromium
 BENCH_APT_PACKAGES := iperf3 openvpn tinc netcat-openbsd pv
 STAMP := $(VENV)/.installed
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
+from pyn2n.cli.observe import add_observe_flags, parse_listen
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 TRANSFORMS = {1: "null", 2: "Twofish", 3: "AES", 4: "ChaCha20", 5: "Speck"}
@@ -52,6 +53,8 @@ class EdgeArgs:
     fastpath: bool = True  # pyn2n: negotiate the fast path with other pyn2n edges
     verbosity: int = 2
     extras: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
+    http: tuple[str, int] | None = None  # --http [ADDR:]PORT
 
 
 def build_parser() -> Parser:
@@ -167,6 +170,7 @@ def build_parser() -> Parser:
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
+    add_observe_flags(a)
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
     for flag in ("-e", "-L", "-R", "-n", "-u", "-g", "-x"):
@@ -216,6 +220,8 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     _parse_user(ns, env, out)
     _parse_paths(ns, out)
     out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
+    out.metrics = parse_listen(ns.metrics, "--metrics")
+    out.http = parse_listen(ns.http, "--http")
     return out
 
 

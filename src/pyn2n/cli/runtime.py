@@ -116,6 +116,10 @@ class Runtime:
             drops["tap_write_failed"] = self.tap.write_errors
         return drops
 
+    def io_drops(self) -> dict[str, int]:
+        """The drivers' own drop counts (for `--metrics` and `--http`)."""
+        return self._io_drops()
+
     @property
     def loop(self) -> EventLoop:
         return self._loop

@@ -68,6 +68,7 @@ def _main(argv: list[str]) -> int:
     args = parse_supernode_args(argv)
     setup_logging(args.verbosity)
     config = build_config(args)
+    from pyn2n.cli.observe import attach_observers
     from pyn2n.cli.runtime import Runtime, bind_udp, open_management
 
     node = Supernode(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
@@ -114,6 +115,7 @@ def _main(argv: list[str]) -> int:
             log.info("registrations:\n%s", views.registrations_text(time.monotonic()))
 
     runtime.add_wake_hook(dump_if_asked)
+    attach_observers(runtime, views, metrics=args.metrics, http=args.http)
     signal.signal(signal.SIGHUP, on_hup)
     return runtime.run()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
 from pyn2n.cli.edge_args import MAC_RE, _int, _port, parse_supernode
+from pyn2n.cli.observe import add_observe_flags, parse_listen
 
 
 @dataclass
@@ -27,6 +28,8 @@ class SupernodeArgs:
     mac: str | None = None
     version: str | None = None
     verbosity: int = 2
+    metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
+    http: tuple[str, int] | None = None  # --http [ADDR:]PORT
 
 
 def build_parser() -> Parser:
@@ -91,6 +94,7 @@ def build_parser() -> Parser:
     a("-V", dest="version", metavar="TEXT", help="version text sent to edges (max 19 chars)")
     a("-f", "--foreground", dest="foreground", action="store_true", help="foreground (the default)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
+    add_observe_flags(a)
     add_version(p)
     for flag in ("-u", "-g"):
         a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
@@ -127,6 +131,8 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
             raise UsageError("-V: the version text has at most 19 characters")
         out.version = ns.version
     out.verbosity = 2 + ns.verbose
+    out.metrics = parse_listen(ns.metrics, "--metrics")
+    out.http = parse_listen(ns.http, "--http")
     return out
 
 
