@@ -76,7 +76,9 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
         time.sleep(0.5)
 
 
-def observed_overlay(lab: Lab, tmp_path: Path, edge_http: str = str(HTTP)) -> Overlay:
+def observed_overlay(
+    lab: Lab, tmp_path: Path, edge_http: str = str(HTTP), edges: list[str] | None = None
+) -> Overlay:
     flags = ["--metrics", str(METRICS)]
     ov = Overlay(
         lab,
@@ -84,7 +86,7 @@ def observed_overlay(lab: Lab, tmp_path: Path, edge_http: str = str(HTTP)) -> Ov
         edge_args=[*flags, "--http", edge_http],
         supernode_args=[*flags, "--http", str(HTTP)],
     )
-    return ov.start()
+    return ov.start(edges)
 
 
 def test_metrics_match_the_traffic_sent(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
@@ -173,13 +175,17 @@ def _version() -> str:
 def test_status_page_in_chromium(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     if shutil.which("chromium") is None:
         pytest.fail("chromium is not installed (apt-get install chromium; `make apt` does it)")
-    lab = make_lab(3)
+    # e1 sees all three paths: e2 direct (or on the fast path), e3 relayed (blocked), e4 direct
+    # without the fast path
+    lab = make_lab(4)
     lab.block("e1", "e3")
     # edges serve their page on the underlay, so chromium in the supernode's namespace reaches e1's
-    ov = observed_overlay(lab, tmp_path, edge_http=f"0.0.0.0:{HTTP}")
+    ov = observed_overlay(lab, tmp_path, edge_http=f"0.0.0.0:{HTTP}", edges=["e1", "e2", "e3"])
+    ov.start_edge("e4", extra=["--no-fastpath"])
     ov.wait_registered()
     ov.wait_mesh()
     ov.wait_path("e1", "e3", "relayed")
+    ov.wait_path("e1", "e4", "direct")
     shots = tmp_path / "shots"
     shots.mkdir()
     browser = lab.spawn(
@@ -189,7 +195,7 @@ def test_status_page_in_chromium(make_lab: Callable[..., Lab], tmp_path: Path) -
             str(Path(__file__).with_name("status_browser.py")),
             f"http://127.0.0.1:{HTTP}/",
             f"http://{lab.underlay_ip('e1')}:{HTTP}/",
-            "3",
+            "4",
             str(shots),
         ],
         stdin=subprocess.PIPE,
@@ -202,10 +208,11 @@ def test_status_page_in_chromium(make_lab: Callable[..., Lab], tmp_path: Path) -
         loaded = json.loads(browser.stdout.readline() or "{}")
         assert loaded.get("phase") == "loaded", (tmp_path / "browser.log").read_text()
         assert loaded["title"] == "pyn2n status"
-        assert sorted(r["cells"][1] for r in loaded["supernode"]) == ["e1", "e2", "e3"]
-        assert loaded["graph_nodes"] >= 4  # the supernode and its three edges
+        assert sorted(r["cells"][1] for r in loaded["supernode"]) == ["e1", "e2", "e3", "e4"]
+        assert loaded["graph_nodes"] >= 5  # the supernode and its four edges
         paths = {r["cells"][0]: r["path"] for r in loaded["edge"]}
         assert paths["e2"] in ("direct", "fast") and paths["e3"] == "relayed", paths
+        assert paths["e4"] == "direct", paths
         for name in ("status-page.png", "status-page-supernode.png"):
             png = (shots / name).read_bytes()
             assert png.startswith(b"\x89PNG") and len(png) > 20_000, name
@@ -215,7 +222,7 @@ def test_status_page_in_chromium(make_lab: Callable[..., Lab], tmp_path: Path) -
         browser.stdin.flush()
         updated = json.loads(browser.stdout.readline() or "{}")
         assert updated.get("phase") == "updated", (tmp_path / "browser.log").read_text()
-        assert sorted(r["cells"][1] for r in updated["supernode"]) == ["e1", "e2"]
+        assert sorted(r["cells"][1] for r in updated["supernode"]) == ["e1", "e2", "e4"]
         assert any("e3" in c and "left" in c for c in updated["changes"]), updated["changes"]
         assert browser.wait(timeout=30) == 0
     finally:

@@ -20,13 +20,14 @@ header { display:flex; gap:1rem; align-items:baseline; padding:.8rem 1.2rem; bac
 header h1 { font-size:1.1rem; margin:0; }
 header .meta { color:#b9c0cf; font-size:.85rem; }
 #state { margin-left:auto; font-size:.85rem; }
-main { display:grid; grid-template-columns: minmax(320px, 460px) 1fr; gap:1rem; padding:1rem 1.2rem; }
-section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:.7rem .9rem; }
+main { display:grid; grid-template-columns: minmax(340px, 460px) minmax(0, 1fr); gap:1rem; padding:1rem 1.2rem; }
+section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:.7rem .9rem; min-width:0; overflow-x:auto; }
 section h2 { font-size:.95rem; margin:0 0 .5rem; }
 #graph { grid-row: span 2; }
 svg { width:100%; height:auto; }
 table { border-collapse:collapse; width:100%; font-size:.85rem; }
-th, td { text-align:left; padding:.25rem .4rem; border-bottom:1px solid var(--line); white-space:nowrap; }
+th, td { text-align:left; padding:.25rem .4rem; border-bottom:1px solid var(--line); white-space:nowrap;
+  max-width:13rem; overflow:hidden; text-overflow:ellipsis; }
 th { color:var(--mute); font-weight:600; }
 td.num { text-align:right; font-variant-numeric: tabular-nums; }
 .pill { display:inline-block; padding:0 .45rem; border-radius:999px; color:#fff; font-size:.78rem; }
@@ -83,7 +84,7 @@ function table(head, rows, attrs) {
     const r = el("tr", attrs ? attrs(i) : {});
     cells.forEach((c) => {
       if (c instanceof Node) { const td = el("td"); td.appendChild(c); r.appendChild(td); }
-      else r.appendChild(el("td", typeof c === "number" ? {class: "num"} : {}, c ?? ""));
+      else r.appendChild(el("td", typeof c === "number" ? {class: "num"} : {title: c ?? ""}, c ?? ""));
     });
     t.appendChild(r);
   });
@@ -152,9 +153,13 @@ function legend(items) {
 }
 function drawEdge(s) {
   const svg = $("svg"); svg.replaceChildren();
-  const me = [220, 250], sn = [220, 60];
+  const me = [220, 210], sn = [220, 60];
   const peers = s.peers;
-  const pos = ring(peers.length, 150, 220, 250, Math.PI / 6);
+  // peers on the lower arc, clear of the supernode above
+  const pos = peers.map((_, i) => {
+    const a = (-20 + (220 * (i + 0.5)) / peers.length) * Math.PI / 180;
+    return [220 + 165 * Math.cos(a), 210 + 150 * Math.sin(a)];
+  });
   const cur = s.supernodes.find((x) => x.current) || s.supernodes[0];
   line(svg, me, sn, s.registered ? "#9aa3b5" : "var(--bad)", !s.registered, 2);
   peers.forEach((p, i) => {
