@@ -103,9 +103,12 @@ def test_edge_metrics_are_the_node_counters() -> None:
         want = sum(1 for r in rows if peer_path(r) == path)
         assert got[key("pyn2n_edge_peers", path=path)] == want
     assert got[key("pyn2n_edge_registered")] == 1
-    assert got[key("pyn2n_drops_total", reason="decode")] == 3
-    assert got[key("pyn2n_drops_total", reason="udp_recv_error")] == 2
-    assert {k[1][0][1] for k in got if k[0] == "pyn2n_drops_total"} == set(meanings("edge"))
+    assert got[key("pyn2n_drops_total", reason="decode", benign="false")] == 3
+    assert got[key("pyn2n_drops_total", reason="udp_recv_error", benign="false")] == 2
+    assert got[key("pyn2n_drops_total", reason="unsolicited", benign="true")] == 0
+    assert {dict(k[1])["reason"] for k in got if k[0] == "pyn2n_drops_total"} == set(
+        meanings("edge")
+    )
     assert got[key("pyn2n_info", role="edge", version=observer.snapshot["version"])] == 1
     assert key("process_cpu_seconds_total") in got  # the process collector is registered
 
@@ -129,7 +132,9 @@ def test_supernode_metrics_count_edges_per_community_and_relays() -> None:
     unicast = got[key("pyn2n_supernode_relayed_packets_total", kind="unicast")]
     assert unicast == sn.stats.fwd
     assert got[key("pyn2n_supernode_register_super_total")] == sn.stats.reg_super >= 3
-    assert {k[1][0][1] for k in got if k[0] == "pyn2n_drops_total"} == set(meanings("supernode"))
+    assert {dict(k[1])["reason"] for k in got if k[0] == "pyn2n_drops_total"} == set(
+        meanings("supernode")
+    )
 
 
 def test_changes_follow_edges_and_peers() -> None:

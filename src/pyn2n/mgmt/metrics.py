@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pyn2n import __version__
-from pyn2n.core.drops import meanings
+from pyn2n.core.drops import is_benign, meanings
 from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.mgmt.supernode_views import SupernodeViews
 
@@ -241,9 +241,14 @@ class NodeCollector(Collector):
         up = _gauge("pyn2n_uptime_seconds", "seconds since the node started")
         up.add_metric([], snap["uptime"])
         yield up
-        drops = _counter("pyn2n_drops", "datagrams and frames dropped, by reason", ["reason"])
+        drops = _counter(
+            "pyn2n_drops",
+            "datagrams and frames dropped, by reason (benign: one a healthy network counts too)",
+            ["reason", "benign"],
+        )
         for reason, count in sorted(snap["drops"].items()):
-            drops.add_metric([reason], count)
+            benign = "true" if is_benign(snap["role"], reason) else "false"
+            drops.add_metric([reason, benign], count)
         yield drops
         if snap["role"] == "edge":
             yield from self._edge(snap)
