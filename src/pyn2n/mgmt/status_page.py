@@ -25,6 +25,8 @@ section { background:var(--card); border:1px solid var(--line); border-radius:8p
 section h2 { font-size:.95rem; margin:0 0 .5rem; }
 #graph { grid-row: span 2; }
 svg { width:100%; height:auto; }
+svg text { paint-order:stroke; stroke:#fff; stroke-width:4px; stroke-linejoin:round; }
+svg text.in { stroke:none; }
 table { border-collapse:collapse; width:100%; font-size:.85rem; }
 th, td { text-align:left; padding:.25rem .4rem; border-bottom:1px solid var(--line); white-space:nowrap;
   max-width:13rem; overflow:hidden; text-overflow:ellipsis; }
@@ -130,7 +132,7 @@ function nodeAt(svg, x, y, label, sub, fill, shape) {
   if (shape === "rect") {
     // a supernode: its name inside, its address beside it (lines leave from top and bottom)
     g.appendChild(sv("rect", {x: x - 48, y: y - 16, width: 96, height: 32, rx: 6, fill}));
-    g.appendChild(sv("text", {x, y: y + 4, "text-anchor": "middle", "font-size": 12, fill: "#fff"}, label));
+    g.appendChild(sv("text", {x, y: y + 4, "text-anchor": "middle", "font-size": 12, fill: "#fff", class: "in"}, label));
     if (sub) g.appendChild(sv("text", {x: x + 54, y: y + 4, "font-size": 10, fill: "#6b7385"}, sub));
   } else {
     g.appendChild(sv("circle", {cx: x, cy: y, r: 18, fill}));
