@@ -4,6 +4,7 @@ built from it, the change log, and the HTTP listener (on 127.0.0.1, an ephemeral
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -16,12 +17,20 @@ from pyn2n.cli.edge_args import parse_edge_args
 from pyn2n.cli.observe import parse_listen
 from pyn2n.cli.supernode_args import parse_supernode_args
 from pyn2n.core.drops import meanings
+from pyn2n.core.events import (
+    OperatorNotice,
+    OperatorWarning,
+    PeerAction,
+    PeerEvent,
+    Registered,
+)
 from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.mgmt.http import HttpListener, metrics_routes, status_routes
 from pyn2n.mgmt.metrics import (
     Observer,
     changes_between,
     edge_snapshot,
+    event_change,
     make_registry,
     peer_path,
     supernode_snapshot,
@@ -137,23 +146,77 @@ def test_supernode_metrics_count_edges_per_community_and_relays() -> None:
     )
 
 
-def test_changes_follow_edges_and_peers() -> None:
+def test_changes_follow_peers_between_snapshots() -> None:
     net, _ = _net()
-    views = SupernodeViews(net.node("sn"))
-    before = supernode_snapshot(views, {}, net.now, 0.0)
-    after = json.loads(json.dumps(before))
-    (comm,) = [c for c in after["communities"] if c["community"] == SIM_COMMUNITY]
-    gone = comm["edges"].pop()
-    (line,) = changes_between(before, after)
-    assert line.startswith(f"edge {gone['macaddr']} (") and gone["ip4addr"] in line
-    assert line.endswith(f") left community {SIM_COMMUNITY}")
-    assert all("joined" in line for line in changes_between(None, before))
-    e_views = EdgeViews(edge_of(net, "e1"))
-    first = edge_snapshot(e_views, {}, net.now, 0.0)
+    views = EdgeViews(edge_of(net, "e1"))
+    first = edge_snapshot(views, {}, net.now, 0.0)
+    assert changes_between(None, first) == []  # the baseline says nothing
     moved = json.loads(json.dumps(first))
-    moved["peers"][0]["via"] = "relayed" if moved["peers"][0]["via"] != "relayed" else "direct"
-    (line,) = changes_between(first, moved)
-    assert line.startswith(f"peer {moved['peers'][0]['macaddr']}") and " now " in line
+    peer = moved["peers"][0]
+    peer["via"] = "relayed" if peer["via"] != "relayed" else "direct"
+    peer["desc"] = "e3"
+    moved["peers"].append({**peer, "macaddr": "02:EE:00:00:00:99", "desc": "new"})
+    moved["registered"] = False
+    assert changes_between(first, moved) == [
+        "supernode lost: no answer to REGISTER_SUPER",
+        f"peer {peer['macaddr']} e3 now {peer['via']}"
+        + (f": {peer['reason']}" if peer["reason"] else ""),
+        f"peer 02:EE:00:00:00:99 new appeared, {peer['via']}",
+    ]
+    assert changes_between(moved, first) == [
+        "registered again",
+        f"peer {peer['macaddr']} now {first['peers'][0]['via']}"
+        + (f": {first['peers'][0]['reason']}" if first["peers"][0]["reason"] else ""),
+    ]
+
+
+def test_changes_from_events_newest_first_without_repeats() -> None:
+    wall = iter(range(100, 200))
+    observer = Observer(lambda now, w: {"role": "supernode"}, wall_clock=lambda: float(next(wall)))
+    left = OperatorNotice("edge_left", "edge 02:00:00:00:00:03 'e3' left community 'x': purged")
+    observer.on_event(Registered("198.18.0.2:7654", first=True, public_sock="198.18.1.2:1"))
+    observer.on_event(Registered("198.18.0.2:7654", first=False, public_sock="198.18.1.2:1"))
+    observer.on_event(left)
+    observer.on_event(left)
+    observer.on_event(PeerEvent(PeerAction.ADD_P2P, "02:00:00:00:00:02", "198.18.2.2:1"))
+    observer.on_event(PeerEvent(PeerAction.DEL_P2P, "02:00:00:00:00:02", "198.18.2.2:1"))
+    observer.refresh(0.0)
+    assert [c["text"] for c in observer.snapshot["changes"]] == [
+        "peer 02:00:00:00:00:02 at 198.18.2.2:1 left the peer table",
+        left.text,
+        "registered at 198.18.0.2:7654",
+    ]
+    assert event_change(OperatorWarning("silent", "no answer")) == "warning: no answer"
+
+
+def test_a_reader_gets_a_snapshot_built_in_the_loop() -> None:
+    builds: list[float] = []
+    loop_threads: list[str] = []
+    clock = [0.0]
+
+    def build(now: float, wall: float) -> dict[str, object]:
+        builds.append(now)
+        loop_threads.append(threading.current_thread().name)
+        return {"role": "supernode", "n": len(builds)}
+
+    observer = Observer(build, clock=lambda: clock[0])
+    observer.refresh(0.0)
+    loop = threading.Thread(target=lambda: None)
+
+    def wake() -> None:  # stands for the loop: its wake hook runs in its own thread
+        nonlocal loop
+        loop = threading.Thread(target=observer.on_wake, name="loop")
+        loop.start()
+
+    observer.wake = wake
+    assert observer.read()["n"] == 1  # fresh enough: no build
+    clock[0] = 1.0
+    assert observer.read()["n"] == 2 and loop_threads[-1] == "loop"
+    assert observer.read()["n"] == 2  # readers within max_age share a build
+    loop.join()
+    observer.wake = lambda: None  # a loop that never answers: the last snapshot, after timeout
+    clock[0] = 2.0
+    assert observer.read(timeout=0.05)["n"] == 2
 
 
 def test_snapshot_is_replaced_not_changed() -> None:

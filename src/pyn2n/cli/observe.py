@@ -2,8 +2,8 @@
 flags, and the listeners attached to a runtime (mgmt/http.py serves, mgmt/metrics.py builds what
 they show). Without an address they listen on 127.0.0.1 only; both only read the node.
 
-The loop refreshes the node's snapshot once a second (a wake hook on the runtime's ticker), so
-a scrape or a page sees data at most about a second old and never walks the node's live tables.
+A scrape or a page poll asks the loop for a fresh snapshot (a wake-up, then a wake hook builds
+it), so it sees current data and never walks the node's live tables (mgmt/metrics.py).
 """
 
 from __future__ import annotations
@@ -88,8 +88,10 @@ def attach_observers(
         observer = edge_observer(views, runtime.io_drops, tap)
     else:
         observer = supernode_observer(views, runtime.io_drops)
-    observer.refresh(time.monotonic())  # the loop does not run yet: safe here
-    runtime.add_wake_hook(lambda: observer.refresh(time.monotonic()), tick=True)
+    observer.refresh(time.monotonic())  # the baseline; the loop does not run yet: safe here
+    observer.wake = runtime.loop.wake
+    runtime.add_wake_hook(observer.on_wake)
+    runtime.add_event_hook(observer.on_event)
     wanted: dict[Listen, tuple[dict[str, Route], str]] = {}
     if metrics is not None:
         wanted[metrics] = (metrics_routes(make_registry(observer)), "--metrics")

@@ -81,6 +81,7 @@ class Runtime:
             control=control,
             io_drops=self._io_drops,
         )
+        self._event_hooks: list[Callable[[Event], None]] = []
         self._loop = self._make_loop()
         control.on_stop = self._loop.stop
         self._loop.add_reader(mgmt_sock, self._serve_management)
@@ -95,6 +96,10 @@ class Runtime:
         self._wake_hooks.append(hook)
         if tick and not any(isinstance(t, Ticker) for t in self._threads):
             self._threads.append(Ticker(self._loop.wake))
+
+    def add_event_hook(self, hook: Callable[[Event], None]) -> None:
+        """Also hand every node event to `hook` (in the loop, after it is logged)."""
+        self._event_hooks.append(hook)
 
     def add_thread(self, thread: Background) -> None:
         """A helper thread (it may call `loop.wake()`): started by `run()`, stopped before the
@@ -137,6 +142,8 @@ class Runtime:
             self.log.info("%s %s", event.kind, event.data())
         for data, addr in self.mgmt.post(event):
             self.mgmt_sock.sendto(data, addr)
+        for hook in self._event_hooks:
+            hook(event)
 
     def _serve_management(self) -> None:
         while (req := self.mgmt_sock.recvfrom()) is not None:

@@ -3,7 +3,8 @@
 and the listeners attached to a runtime by cli/observe.py.
 
 Each listener is a `ThreadingHTTPServer` in its own thread, so a slow or hostile client never
-holds up the event loop; the threads read only the snapshot the loop publishes (mgmt/metrics.py).
+holds up the event loop; the threads read only the snapshots the loop builds for them
+(mgmt/metrics.py).
 Only GET and HEAD exist: nothing here writes to the node, so no password is ever asked for.
 """
 
@@ -70,7 +71,7 @@ def status_routes(observer: Observer) -> dict[str, Route]:
     page = PAGE.encode()
 
     def status() -> tuple[str, bytes]:
-        return "application/json", json.dumps(observer.snapshot).encode()
+        return "application/json", json.dumps(observer.read()).encode()
 
     return {
         "/": lambda: ("text/html; charset=utf-8", page),

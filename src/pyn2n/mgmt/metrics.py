@@ -1,17 +1,20 @@
 """What `--metrics` and `--http` show: one snapshot of a node, built in the event loop, read by
 the HTTP threads (Prometheus text via `prometheus_client`, and the status page's JSON).
 
-The node is single-threaded (io/loop.py). Its tables change while it runs, so another thread must
-not walk them. Instead the loop builds a fresh snapshot of plain dicts and lists from the
-management views once a second (a wake hook on the runtime's 1 s ticker) and publishes it by
-replacing one attribute, which is atomic in Python; a published snapshot is never changed again.
-The HTTP threads only read `Observer.snapshot`. Nothing here touches the per-frame path: the
-counters read are the ones the node already keeps for the management port, and the TAP's byte
-counts come from the kernel (/sys/class/net/<tap>/statistics) at scrape time.
+The node is single-threaded (io/loop.py) and its tables change while it runs, so another thread
+must not walk them. A reader (a scrape, the page's poll) asks the loop instead: it flags the wish
+and wakes the loop, whose wake hook builds a snapshot of plain dicts and lists from the
+management views and publishes it by replacing one attribute (atomic in Python); a published
+snapshot is never changed again. Readers within half a second share one build, and a node
+nobody watches builds nothing. The recent changes come from the node's events (edges joining
+and leaving, registrations, warnings) and, for an edge's peers, from comparing snapshots.
+Nothing here touches the per-frame path: the counters read are the ones the node keeps for the
+management port, and the TAP's byte counts come from the kernel at scrape time.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +32,17 @@ from prometheus_client.registry import Collector
 
 from pyn2n import __version__
 from pyn2n.core.drops import is_benign, meanings
+from pyn2n.core.events import (
+    Event,
+    IpAssigned,
+    OperatorNotice,
+    OperatorWarning,
+    PeerAction,
+    PeerEvent,
+    Registered,
+    RegistrationRefused,
+    SupernodeChanged,
+)
 from pyn2n.mgmt.edge_views import EdgeViews
 from pyn2n.mgmt.supernode_views import SupernodeViews
 
@@ -36,6 +50,7 @@ Snapshot = dict[str, Any]
 IoDrops = Callable[[], dict[str, int]]
 BASE_PATHS = ("direct", "relayed", "fast")  # always exported, so a rate() never starts blank
 CHANGES_KEPT = 50
+MAX_AGE = 0.5  # seconds a snapshot serves further readers before one asks the loop for a new one
 SYSFS_NET = Path("/sys/class/net")
 
 
@@ -119,56 +134,54 @@ def supernode_snapshot(
     }
 
 
-def _edge_keys(snap: Snapshot) -> dict[str, str]:
-    """(community, MAC) of every edge a supernode snapshot holds, with a description."""
-    out = {}
-    for comm in snap.get("communities", []):
-        if comm.get("is_federation"):
-            continue
-        for e in comm["edges"]:
-            name = " ".join(x for x in (e["desc"], e["ip4addr"]) if x)
-            out[f"{comm['community']} {e['macaddr']}"] = f"{e['macaddr']} ({name})"
-    return out
-
-
 def changes_between(old: Snapshot | None, new: Snapshot) -> list[str]:
-    """What an operator would want to know changed between two snapshots, one line each."""
-    if new["role"] == "edge":
-        return _edge_changes(old or {}, new)
+    """An edge's changes that no event reports, seen between two snapshots: peers that appeared
+    or changed path, registration lost or regained. Nothing against no earlier snapshot."""
+    if old is None or new["role"] != "edge":
+        return []
     lines = []
-    before, after = _edge_keys(old or {}), _edge_keys(new)
-    for key, text in after.items():
-        if key not in before:
-            lines.append(f"edge {text} joined community {key.split(' ')[0]}")
-    for key, text in before.items():
-        if key not in after:
-            lines.append(f"edge {text} left community {key.split(' ')[0]}")
-    return lines
-
-
-def _edge_changes(old: Snapshot, new: Snapshot) -> list[str]:
-    lines = []
-    if bool(old.get("registered")) != new["registered"]:
-        lines.append("registered at the supernode" if new["registered"] else "supernode lost")
-    before = {p["macaddr"]: p for p in old.get("peers", [])}
-    after = {p["macaddr"]: p for p in new["peers"]}
-    for mac, p in after.items():
-        name = " ".join(x for x in (mac, p["desc"]) if x)
-        if mac not in before:
+    if old["registered"] and not new["registered"]:
+        lines.append("supernode lost: no answer to REGISTER_SUPER")
+    elif new["registered"] and not old["registered"] and old["supernode_silence"] is not None:
+        lines.append("registered again")  # the first registration is an event
+    before = {p["macaddr"]: p for p in old["peers"]}
+    for p in new["peers"]:
+        name = " ".join(x for x in (p["macaddr"], p["desc"]) if x)
+        was = before.get(p["macaddr"])
+        if was is None:
             lines.append(f"peer {name} appeared, {p['via']}")
-        elif before[mac]["via"] != p["via"]:
+        elif was["via"] != p["via"]:
             lines.append(
                 f"peer {name} now {p['via']}" + (f": {p['reason']}" if p["reason"] else "")
             )
-    for mac, p in before.items():
-        if mac not in after:
-            lines.append(f"peer {' '.join(x for x in (mac, p['desc']) if x)} left")
     return lines
 
 
+def event_change(event: Event) -> str | None:
+    """The line an event adds to the changes, or None (re-registrations, subscriptions' tests)."""
+    if isinstance(event, OperatorNotice):  # edges joining and leaving, warnings (rate-limited)
+        return ("warning: " if isinstance(event, OperatorWarning) else "") + event.text
+    if isinstance(event, Registered):
+        return f"registered at {event.supernode}" if event.first else None
+    if isinstance(event, SupernodeChanged):
+        return f"supernode {event.from_} -> {event.to} ({event.reason})"
+    if isinstance(event, IpAssigned):
+        return f"address {event.ip4addr}/{event.prefix} assigned by {event.supernode}"
+    if isinstance(event, RegistrationRefused):
+        return f"REGISTER_SUPER refused by {event.supernode}: {event.reason}"
+    if isinstance(event, PeerEvent) and event.action in (PeerAction.DEL_P2P, PeerAction.PURGE):
+        return f"peer {event.macaddr} at {event.sockaddr} left the peer table"
+    return None
+
+
 class Observer:
-    """The published snapshot of one node and its recent changes. `refresh` runs in the event
-    loop only; `snapshot` may be read from any thread."""
+    """The snapshot of one node and its recent changes, built in the event loop when a reader
+    asks for it. `refresh`, `on_wake` and `on_event` run in the loop only; `read` in any thread.
+
+    A reader that finds the snapshot older than `max_age` flags the wish, wakes the loop and
+    waits (at most `timeout`) for the loop to publish a new one; readers within `max_age` of
+    each other share one build. An unwatched node builds nothing.
+    """
 
     def __init__(
         self,
@@ -176,23 +189,61 @@ class Observer:
         *,
         tap: str | None = None,
         wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        max_age: float = MAX_AGE,
     ) -> None:
         self._build = build
         self._wall_clock = wall_clock
+        self._clock = clock
         self.tap = tap
+        self.max_age = max_age
+        self.wake: Callable[[], None] | None = None  # the loop's wake(); None: read() never waits
         self._changes: deque[dict[str, Any]] = deque(maxlen=CHANGES_KEPT)
         self._last: Snapshot | None = None
+        self._built_at = float("-inf")
+        self._wanted = False
+        self._fresh = threading.Event()
         self.snapshot: Snapshot = {}
 
+    # -- the loop's side
+
+    def on_wake(self) -> None:
+        if self._wanted:
+            self.refresh(self._clock())
+
+    def on_event(self, event: Event) -> None:
+        text = event_change(event)
+        if text is not None:
+            self._record(text)
+
+    def _record(self, text: str) -> None:
+        if not self._changes or self._changes[-1]["text"] != text:  # a repeat says nothing new
+            self._changes.append({"time": self._wall_clock(), "text": text})
+
     def refresh(self, now: float) -> None:
-        wall = self._wall_clock()
-        snap = self._build(now, wall)
+        self._wanted = False
+        snap = self._build(now, self._wall_clock())
         for text in changes_between(self._last, snap):
-            self._changes.append({"time": wall, "text": text})
+            self._record(text)
         self._last = snap
         published = dict(snap)
         published["changes"] = list(self._changes)[::-1]  # newest first; a copy per snapshot
         self.snapshot = published  # one reference swap: readers see the old or the new one
+        self._built_at = now
+        done, self._fresh = self._fresh, threading.Event()
+        done.set()
+
+    # -- the readers' side
+
+    def read(self, timeout: float = 1.0) -> Snapshot:
+        """A snapshot at most `max_age` old, or the last one if the loop did not answer in time."""
+        if self.wake is None or self._clock() - self._built_at < self.max_age:
+            return self.snapshot
+        fresh = self._fresh  # taken before the wish: a build from now on sets it
+        self._wanted = True
+        self.wake()
+        fresh.wait(timeout)
+        return self.snapshot
 
 
 def edge_observer(views: EdgeViews, io_drops: IoDrops, tap: str | None = None) -> Observer:
@@ -232,7 +283,7 @@ class NodeCollector(Collector):
         self.observer = observer
 
     def collect(self) -> Iterator[Metric]:
-        snap = self.observer.snapshot
+        snap = self.observer.read()
         if not snap:
             return
         info = _gauge("pyn2n_info", "pyn2n version and role of this process", ["role", "version"])
