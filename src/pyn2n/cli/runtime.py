@@ -81,7 +81,6 @@ class Runtime:
             control=control,
             io_drops=self._io_drops,
         )
-        self._event_hooks: list[Callable[[Event], None]] = []
         self._loop = self._make_loop()
         control.on_stop = self._loop.stop
         self._loop.add_reader(mgmt_sock, self._serve_management)
@@ -98,8 +97,14 @@ class Runtime:
             self._threads.append(Ticker(self._loop.wake))
 
     def add_event_hook(self, hook: Callable[[Event], None]) -> None:
-        """Also hand every node event to `hook` (in the loop, after it is logged)."""
-        self._event_hooks.append(hook)
+        """Also hand every node event to `hook` (in the loop, before it is logged)."""
+        first = self.on_event
+
+        def on_event(event: Event) -> bool:
+            hook(event)
+            return first is not None and first(event)
+
+        self.on_event = on_event
 
     def add_thread(self, thread: Background) -> None:
         """A helper thread (it may call `loop.wake()`): started by `run()`, stopped before the
@@ -142,8 +147,6 @@ class Runtime:
             self.log.info("%s %s", event.kind, event.data())
         for data, addr in self.mgmt.post(event):
             self.mgmt_sock.sendto(data, addr)
-        for hook in self._event_hooks:
-            hook(event)
 
     def _serve_management(self) -> None:
         while (req := self.mgmt_sock.recvfrom()) is not None:
