@@ -38,6 +38,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "pyn2n"
+    timeout = 10  # seconds: a client that connects and says nothing does not keep its thread
 
     def do_GET(self) -> None:
         self._answer(body=True)
