@@ -6,6 +6,8 @@ APT_PACKAGES := python3-venv python3-dev gcc make iproute2 iptables iputils-ping
                 liblzo2-dev procps kmod
 # real clustering stacks for the tests and the demo (VRRP, mDNS)
 APT_PACKAGES += keepalived avahi-daemon
+# the status page test drives a real headless browser
+APT_PACKAGES += chromium
 BENCH_APT_PACKAGES := iperf3 openvpn tinc netcat-openbsd pv
 # systemd-analyze (unit checks) and man (the man page renders) for the deploy tests
 APT_PACKAGES += systemd man-db

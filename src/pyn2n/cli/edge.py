@@ -138,6 +138,7 @@ def _main(argv: list[str]) -> int:
     supernodes, unresolved = resolve_supernodes(args.supernodes)
     config = build_config(args, supernodes)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
+    from pyn2n.cli.observe import attach_observers
     from pyn2n.cli.runtime import EdgeRuntime, bind_udp, open_management
     from pyn2n.core.fastpath.framing import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
@@ -202,6 +203,7 @@ def _main(argv: list[str]) -> int:
         views=views,
     )
     watch_runtime(runtime, node, views, unresolved)
+    attach_observers(runtime, views, metrics=args.metrics, http=args.http, tap=tap.name)
     prepare_service(runtime, args.service, keep=edge_capabilities(args))
     addresses = watch_addresses(runtime, node, tap.name)
     routes = multicast_routes(tap.name) if args.multicast_route else []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
+from pyn2n.cli.observe import add_observe_flags, parse_listen
 from pyn2n.cli.service import ServiceArgs, add_service_flags, service_args
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
@@ -56,6 +57,8 @@ class EdgeArgs:
     extras: dict[str, str] = field(default_factory=dict)
     service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
     multicast_route: bool = False  # pyn2n: route 224.0.0.0/4 (and ff00::/8) through the TAP
+    metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
+    http: tuple[str, int] | None = None  # --http [ADDR:]PORT
 
 
 def build_parser() -> Parser:
@@ -178,6 +181,7 @@ def build_parser() -> Parser:
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
     add_service_flags(p)
+    add_observe_flags(a)
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
     for flag in ("-e", "-L", "-R", "-n", "-x"):
@@ -235,6 +239,8 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     _parse_paths(ns, out)
     out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
     out.service = service_args(ns)
+    out.metrics = parse_listen(ns.metrics, "--metrics")
+    out.http = parse_listen(ns.http, "--http")
     return out
 
 

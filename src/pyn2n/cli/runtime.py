@@ -119,6 +119,16 @@ class Runtime:
         if tick and not any(isinstance(t, Ticker) for t in self._threads):
             self._threads.append(Ticker(self._loop.wake))
 
+    def add_event_hook(self, hook: Callable[[Event], None]) -> None:
+        """Also hand every node event to `hook` (in the loop, before it is logged)."""
+        first = self.on_event
+
+        def on_event(event: Event) -> bool:
+            hook(event)
+            return first is not None and first(event)
+
+        self.on_event = on_event
+
     def add_thread(self, thread: Background) -> None:
         """A helper thread (it may call `loop.wake()`): started by `run()`, stopped before the
         loop's wake-up pipe is closed."""
@@ -142,6 +152,10 @@ class Runtime:
         if self.tap is not None:
             drops["tap_write_failed"] = self.tap.write_errors
         return drops
+
+    def io_drops(self) -> dict[str, int]:
+        """The drivers' own drop counts (for `--metrics` and `--http`)."""
+        return self._io_drops()
 
     @property
     def loop(self) -> EventLoop:

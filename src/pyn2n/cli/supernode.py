@@ -21,6 +21,7 @@ from pyn2n.core.community import parse_community_file
 from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
 from pyn2n.core.supernode import Supernode
 from pyn2n.io.udp import UdpSocket
+from pyn2n.io.underlay import Underlay
 from pyn2n.mgmt.protocol import CommandFailed, Control
 from pyn2n.mgmt.supernode_views import SupernodeViews
 from pyn2n.wire import mac_from_str
@@ -83,6 +84,7 @@ def _main(argv: list[str]) -> int:
     args = parse_supernode_args(argv)
     setup_service_logging(args.verbosity, args.service, "pyn2n-supernode")
     config = build_config(args)
+    from pyn2n.cli.observe import attach_observers
     from pyn2n.cli.runtime import Runtime, open_management
 
     node = Supernode(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
@@ -92,7 +94,7 @@ def _main(argv: list[str]) -> int:
         "supernode listening on UDP and TCP %s:%d%s, federation %s, management port %d",
         args.bind,
         udp.local_port,
-        " and [::]" if getattr(udp, "ipv6", None) is not None else "",
+        " and [::]" if isinstance(udp, Underlay) and udp.ipv6 is not None else "",
         config.federation,
         args.mgmt_port,
     )
@@ -130,6 +132,7 @@ def _main(argv: list[str]) -> int:
             log.info("registrations:\n%s", views.registrations_text(time.monotonic()))
 
     runtime.add_wake_hook(dump_if_asked)
+    attach_observers(runtime, views, metrics=args.metrics, http=args.http)
     signal.signal(signal.SIGHUP, on_hup)
     prepare_service(runtime, args.service)  # a supernode keeps no capability
     return runtime.run()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
 from pyn2n.cli.edge_args import MAC_RE, _int, _port, parse_supernode
+from pyn2n.cli.observe import add_observe_flags, parse_listen
 from pyn2n.cli.service import ServiceArgs, add_service_flags, service_args
 
 
@@ -28,6 +29,8 @@ class SupernodeArgs:
     version: str | None = None
     verbosity: int = 2
     service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
+    metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
+    http: tuple[str, int] | None = None  # --http [ADDR:]PORT
 
 
 def build_parser() -> Parser:
@@ -93,6 +96,7 @@ def build_parser() -> Parser:
     a("-f", "--foreground", dest="foreground", action="store_true", help="foreground (the default)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     add_service_flags(p)
+    add_observe_flags(a)
     add_version(p)
     return p
 
@@ -124,6 +128,8 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
             raise UsageError("-V: the version text has at most 19 characters")
         out.version = ns.version
     out.verbosity = 2 + ns.verbose
+    out.metrics = parse_listen(ns.metrics, "--metrics")
+    out.http = parse_listen(ns.http, "--http")
     return out
 
 
