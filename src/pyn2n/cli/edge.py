@@ -8,6 +8,7 @@ Unless `--no-fastpath`, the TAP is opened with virtio headers for the fast path 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -22,6 +23,7 @@ from pyn2n.cli.edge_args import EdgeArgs, parse_edge_args
 from pyn2n.cli.watch import RESOLVE_RETRY, Addr, DecisionLog, Resolver, resolve_once
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
+from pyn2n.core.edge.discovery import TtlDatagrams
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event, IpAssigned
 from pyn2n.mgmt.protocol import Control
@@ -103,6 +105,9 @@ def build_config(args: EdgeArgs, supernodes: list[Addr]) -> EdgeConfig:
             desc=(args.desc or socket.gethostname())[:15],
             mgmt_password=args.mgmt_password,
             fastpath=args.fastpath,
+            rules=args.rules,
+            register_ttl=args.register_ttl,
+            dhcp=args.ip_mode == "dhcp",
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -140,8 +145,10 @@ def _main(argv: list[str]) -> int:
     from pyn2n.io.tap import TapDevice
     from pyn2n.mgmt.edge_views import EdgeViews
 
-    node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
     udp = bind_udp(args.bind, args.local_port)
+    if args.preferred is not None:
+        config = with_preferred(config, args.preferred, udp.local_port)
+    node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
     if args.tos is not None:
         udp.set_tos(args.tos)
     if args.pmtu_discovery:
@@ -171,6 +178,11 @@ def _main(argv: list[str]) -> int:
     )
 
     def on_event(event: Event) -> bool:
+        if isinstance(event, TtlDatagrams):
+            failed = udp.send_with_ttl(event.datagrams, event.ttl)  # -L
+            if failed:
+                node.send_failed(failed)
+            return True
         if not isinstance(event, IpAssigned):
             return False
         ip = f"{event.ip4addr}/{event.prefix}"
@@ -192,7 +204,60 @@ def _main(argv: list[str]) -> int:
         views=views,
     )
     watch_runtime(runtime, node, views, unresolved)
+    if config.dhcp:
+        runtime.add_wake_hook(dhcp_watch(node, tap.name), tick=True)
     return runtime.run()
+
+
+def with_preferred(config: EdgeConfig, preferred: str, port: int) -> EdgeConfig:
+    """-e IP or -e auto: the socket peers on our LAN should use, sent in REGISTER_SUPER."""
+    from pyn2n.io.udp import local_address_towards
+
+    host = preferred
+    if preferred == "auto":
+        found = local_address_towards(config.supernodes[0])
+        if found is None:
+            raise UsageError(
+                f"-e auto: no route to the supernode {config.supernodes[0][0]}; "
+                "give the LAN address with -e IP"
+            )
+        host = found
+        log.info("-e auto: advertising %s:%d to peers on the LAN", host, port)
+    try:
+        return dataclasses.replace(config, preferred_sock=(host, port))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+DHCP_CHECK = 5.0  # seconds between looks at the TAP's address in DHCP mode (n2n: 30)
+
+
+def dhcp_watch(node: Edge, device: str) -> Callable[[], None]:
+    """DHCP mode: follow the address a DHCP client put on the TAP (n2n re-reads it too), so
+    REGISTERs and the supernode show it."""
+    from pyn2n.io.netconf import get_addresses
+
+    checked = 0.0
+    seen = ""
+
+    def check() -> None:
+        nonlocal checked, seen
+        now = time.monotonic()
+        if now - checked < DHCP_CHECK:
+            return
+        checked = now
+        try:
+            found = get_addresses(device)
+        except OSError:
+            return
+        text = found[0] if found else ""
+        if text != seen:
+            seen = text
+            ip, _, prefix = text.partition("/")
+            node.set_tap_address(ip or None, int(prefix) if prefix else 0)
+            log.info("DHCP mode: TAP address now %s", text or "none")
+
+    return check
 
 
 def watch_runtime(

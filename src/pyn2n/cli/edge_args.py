@@ -51,6 +51,9 @@ class EdgeArgs:
     pmtu_discovery: bool = False
     fastpath: bool = True  # pyn2n: negotiate the fast path with other pyn2n edges
     verbosity: int = 2
+    rules: list[str] = field(default_factory=list)  # -R
+    register_ttl: int = 0  # -L
+    preferred: str | None = None  # -e: an IPv4 address or "auto"
     extras: dict[str, str] = field(default_factory=dict)
 
 
@@ -167,9 +170,26 @@ def build_parser() -> Parser:
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
+    a(
+        "-R",
+        dest="rules",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="traffic rule, repeatable: src_ip[/len][:port|:[lo,hi]],dst_ip[/len][:port|:[lo,hi]]"
+        ",TCP+|-,UDP+|-,ICMP+|- (the fast path is off with rules)",
+    )
+    a("-L", dest="register_ttl", metavar="TTL", help="IP TTL of the hole-punching REGISTERs")
+    a(
+        "-e",
+        dest="preferred",
+        metavar="IP|auto",
+        help="local address to advertise to peers on the same LAN (auto: the one towards "
+        "the supernode)",
+    )
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
-    for flag in ("-e", "-L", "-R", "-n", "-u", "-g", "-x"):
+    for flag in ("-n", "-u", "-g", "-x"):
         a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
     return p
 
@@ -215,12 +235,13 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     _parse_sockets(ns, out)
     _parse_user(ns, env, out)
     _parse_paths(ns, out)
+    _parse_parity(ns, out)
     out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
     return out
 
 
 def _reject_unsupported(ns: argparse.Namespace) -> None:
-    for flag in ("e", "L", "R", "n", "u", "g", "x"):
+    for flag in ("n", "u", "g", "x"):
         if getattr(ns, "unsupported_" + flag) is not None:
             hint = " (n2n 3.1 removed it too; use routes)" if flag == "n" else ""
             raise UsageError(f"-{flag} is an n2n option pyn2n does not support{hint}; remove it")
@@ -335,10 +356,9 @@ def _parse_address(text: str, out: EdgeArgs) -> None:
     if not sep:
         mode, rest = "static", text
     if mode == "dhcp":
-        raise UsageError(
-            f"-a {text!r}: DHCP mode is not supported yet; leave out -a to get an address "
-            "from the supernode (auto-IP), or give a static one with -a IP/N"
-        )
+        # n2n: the TAP stays without an address and a DHCP client on it asks other edges
+        out.ip_mode = "dhcp"
+        return
     if mode != "static":
         raise UsageError(f"-a {text!r}: write -a IP[/N] or -a static:IP[/N]")
     ip, slash, bits = rest.partition("/")
@@ -362,3 +382,23 @@ def _parse_address(text: str, out: EdgeArgs) -> None:
         )
     out.ip_mode = mode
     out.ip = ip
+
+
+def _parse_parity(ns: argparse.Namespace, out: EdgeArgs) -> None:
+    """-R, -L, -e and DHCP mode."""
+    from pyn2n.core.rules import RuleError, parse_rule
+
+    for text in ns.rules:
+        try:
+            parse_rule(text)
+        except RuleError as exc:
+            raise UsageError(str(exc)) from None
+    out.rules = list(ns.rules)
+    if ns.register_ttl is not None:
+        out.register_ttl = _int(ns.register_ttl, "-L", 1, 255, "the TTL")
+    if ns.preferred is not None:
+        if ns.preferred != "auto":
+            _ipv4(ns.preferred, "-e")
+        out.preferred = ns.preferred
+    if out.ip_mode == "dhcp" and not out.allow_routing:
+        raise UsageError("-a dhcp:0.0.0.0 needs -r (DHCP answers come from another edge's host)")

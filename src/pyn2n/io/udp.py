@@ -177,6 +177,17 @@ class UdpSocket:
                 failed += 1
         return failed
 
+    def send_with_ttl(self, datagrams: tuple[tuple[bytes, Addr], ...], ttl: int) -> int:
+        """n2n -L: these datagrams with IP_TTL `ttl`, then the socket's TTL back (per send, so
+        the data path never pays for it); returns how many the kernel refused."""
+        sock = self._sock
+        old = sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        try:
+            return self.send_batch(list(datagrams))
+        finally:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, old)
+
     # ---------------------------------------------------------------- fast path
 
     def set_gro(self, on: bool) -> bool:
@@ -269,6 +280,17 @@ class UdpSocket:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def local_address_towards(addr: Addr) -> str | None:
+    """The local IPv4 address of the route to `addr` (n2n `-e auto`): a connected UDP socket
+    sends nothing, the kernel only picks the source. None when there is no route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(addr)
+        except OSError:
+            return None
+        return str(probe.getsockname()[0])
 
 
 class ManagementSocket:

@@ -22,6 +22,7 @@ from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
 from pyn2n.core.peers import KEYS_DIFFER, NO_SOCK
+from pyn2n.core.rules import TrafficFilter
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
 from pyn2n.transforms import (
     TRANSFORM_NAMES,
@@ -60,6 +61,7 @@ class DataPath:
         )
         self.decompressors: dict[int, Compression] = {}
         self.drop_multicast = config.drop_multicast
+        self.rules = TrafficFilter.parse(config.rules)  # -R; None: no per-frame cost
         self.routing = config.allow_routing
         self.hosts = HostTable()  # -r: bridged hosts behind other edges
         self.next_purge_hosts = now + SWEEP_TIME
@@ -98,6 +100,9 @@ class DataPath:
             return
         if self.st.last_sup is None:
             self.drops["tap_not_registered"] += 1
+            return
+        if self.rules is not None and not self.rules.allows(frame):
+            self.drops["tap_filtered"] += 1
             return
         self.send_frame(frame, group, now)
 
@@ -318,6 +323,9 @@ class DataPath:
         elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
             # only IPv4 unicast addressed to us passes, and broadcast (n2n without -r)
             drops["routed"] += 1
+            return
+        if self.rules is not None and not self.rules.allows(frame):
+            drops["filtered"] += 1
             return
         if self.routing and not self.hosts.learn(frame, 0, src, now):
             drops["hosts_full"] += 1

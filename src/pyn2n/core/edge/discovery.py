@@ -6,23 +6,39 @@ supernode, QUERY_PEER for relayed destinations, and the purge of silent peers. A
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pyn2n.constants import (
     N2N_FLAGS_SOCKET,
     N2N_FORWARDED_REG_COOKIE,
     N2N_LOCAL_REG_COOKIE,
+    N2N_PORT_REG_COOKIE,
     N2N_REGULAR_REG_COOKIE,
     PEER_PURGE_TIMEOUT,
     PURGE_REGISTRATION_FREQ,
 )
 from pyn2n.core.api import Addr
 from pyn2n.core.edge.state import EdgeState, RxContext, peer_addr
-from pyn2n.core.events import PeerAction
+from pyn2n.core.events import Event, PeerAction
 from pyn2n.core.peers import NO_SOCK, Peer
 from pyn2n.core.selection import NULL_MAC
-from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck
+from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck, encode
 
 DevAddr = tuple[str, int] | None
+PREDICTED_PORTS = 16  # n2n: -L above 1 punches this many ports from the announced one up
+
+
+@dataclass(slots=True, frozen=True)
+class TtlDatagrams(Event):
+    """-L: hole-punching REGISTERs the driver sends with IP_TTL `ttl` (that send only)."""
+
+    kind: ClassVar[str] = "ttl_datagrams"
+    ttl: int
+    datagrams: tuple[tuple[bytes, Addr], ...]
+
+    def data(self) -> dict[str, Any]:
+        return {"ttl": self.ttl, "count": len(self.datagrams)}
 
 
 class Discovery:
@@ -191,7 +207,12 @@ class Discovery:
             peer = self._add_pending(mac, sock, now)
             if peer is None:
                 return
-            st.send_register(sock, mac, N2N_REGULAR_REG_COOKIE, now)
+            ttl = st.config.register_ttl
+            if not from_sn or ttl == 0:
+                st.send_register(sock, mac, N2N_REGULAR_REG_COOKIE, now)
+            elif ttl > 1:
+                self._predict_ports(sock, mac, ttl, now)
+            # -L 1 (a host without NAT): the peer answers our forwarded REGISTER (n2n)
             if from_sn:
                 st.send_register(st.sns.current.addr, mac, N2N_FORWARDED_REG_COOKIE, now)
         else:
@@ -201,6 +222,27 @@ class Discovery:
             peer.dev_addr = dev
         if desc is not None:
             peer.desc = desc
+
+    def _predict_ports(self, sock: Addr, mac: bytes, ttl: int, now: float) -> None:
+        """n2n -L above 1: REGISTERs to the next ports with a short TTL, so they open our NAT
+        towards a peer behind a symmetric NAT without reaching (and angering) its NAT."""
+        st = self.st
+        if not st.allow_p2p:
+            return
+        host, port = sock
+        out = []
+        for step in range(PREDICTED_PORTS):
+            p = (port + step) & 0xFFFF
+            if p:
+                data = encode(
+                    st.common,
+                    Register(N2N_PORT_REG_COOKIE, st.mac, mac, None, st.dev_addr(), st.desc),
+                )
+                out.append((st.secure.seal(data) if st.secure is not None else data, (host, p)))
+        peer = st.peers.pending.get(mac)
+        if peer is not None:
+            peer.reg_sent = now
+        st.events.append(TtlDatagrams(ttl, tuple(out)))
 
     def _add_pending(self, mac: bytes, sock: Addr, now: float) -> Peer | None:
         """A new pending peer, or None (counted) when the table is full."""

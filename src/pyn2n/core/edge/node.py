@@ -149,6 +149,10 @@ class Edge:
         self.keep_running = False
         self.data.timers_moved = True
 
+    def set_tap_address(self, ip: str | None, prefix: int) -> None:
+        """DHCP mode: the address a DHCP client gave the TAP (sent in the next REGISTERs)."""
+        self.st.set_ip(ip, prefix)
+
     def add_supernode(self, addr: Addr) -> None:
         """A `-l` supernode whose name resolved only after start-up (the CLI retries DNS): it
         joins the list as a configured one would, for selection and failover."""

@@ -32,7 +32,7 @@ from pyn2n.wire.messages import (
     ReRegisterSuper,
     UnregisterSuper,
 )
-from pyn2n.wire.types import IpSubnet, mac_to_str
+from pyn2n.wire.types import IpSubnet, Sock, mac_to_str
 
 SILENCE_WARN = 10.0  # seconds without any answer from a supernode before the warning
 
@@ -346,7 +346,9 @@ class Registration:
         else:
             mac, dev = st.mac, st.dev_addr()
         auth = st.secure.local_auth() if st.secure is not None else st.auth
-        st.send(RegisterSuper(sn.last_cookie, mac, None, dev, st.desc, auth), sn.addr)
+        pref = st.config.preferred_sock  # -e: peers on our LAN REGISTER there (LOCAL cookie)
+        sock = Sock(*pref) if pref is not None else None
+        st.send(RegisterSuper(sn.last_cookie, mac, sock, dev, st.desc, auth), sn.addr)
 
     def send_unregister_super(self) -> None:
         st = self.st
