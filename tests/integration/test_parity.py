@@ -1,0 +1,79 @@
+"""n2n edge options on real processes in lab namespaces: -R traffic rules (a blocked TCP port
+really blocked, both when the rule sits on the receiver and on the sender, while allowed ports
+and ping pass), and -L (the hole-punching REGISTERs still work)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pyn2n.lab import Lab
+from pyn2n.lab.overlay import Overlay
+from tests.tcp_probe import connects, serve
+
+pytestmark = pytest.mark.root
+
+BLOCKED, OPEN = 5001, 5002
+
+
+def test_rules_block_a_port_both_ways(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
+    lab = make_lab(3)
+    ov = Overlay(lab, log_dir=tmp_path)
+    e2_ip, e3_ip = lab.overlay_ip("e2"), lab.overlay_ip("e3")
+    try:
+        ov.start_supernode()
+        ov.start_edge("e1")
+        # e2 filters what reaches it; e3 filters what it sends (n2n applies rules both ways)
+        ov.start_edge("e2", ["-R", f"0.0.0.0/0,{e2_ip}:{BLOCKED},TCP-"])
+        ov.start_edge("e3", ["-R", f"{e3_ip},0.0.0.0/0:[{BLOCKED},{BLOCKED}],TCP-,ICMP+"])
+        ov.wait_mesh()
+        servers = [
+            serve(lab, n, [BLOCKED, OPEN], str(tmp_path / f"srv-{n}.log")) for n in ("e1", "e2")
+        ]
+        try:
+            assert connects(lab, "e1", e2_ip, OPEN)
+            assert not connects(lab, "e1", e2_ip, BLOCKED)
+            assert connects(lab, "e3", lab.overlay_ip("e1"), OPEN)
+            assert not connects(lab, "e3", lab.overlay_ip("e1"), BLOCKED)
+            assert connects(lab, "e2", lab.overlay_ip("e1"), BLOCKED)  # no rule on e2's way out
+        finally:
+            for proc in servers:
+                lab.stop(proc)
+        assert ov.drops("e2").get("filtered", 0) >= 1, ov.drops("e2")
+        assert ov.drops("e3").get("tap_filtered", 0) >= 1, ov.drops("e3")
+        assert ov.ping("e1", "e2", count=3) == 3 and ov.ping("e3", "e1", count=3) == 3
+        ov.check_alive()
+    finally:
+        ov.stop_all()
+
+
+def test_register_ttl_still_punches(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
+    """-L 2 behind NAT: the REGISTERs with TTL 2 open our NAT (one hop) and the path goes
+    direct; -L 1 (no NAT in front) relies on the peer answering the forwarded REGISTER."""
+    lab = make_lab(2, nat=True)
+    ov = Overlay(lab, log_dir=tmp_path)
+    # the router sees the short-TTL REGISTERs arrive with TTL 1 (the NAT took one) and drops them
+    count = ["-t", "mangle", "-A", "PREROUTING", "-p", "udp", "-m", "ttl", "--ttl-eq", "1"]
+    lab.run("r", ["iptables", "-w", *count], check=True)
+    try:
+        ov.start_supernode()
+        ov.start_edge("e1", ["-L", "2"])
+        ov.start_edge("e2", ["-L", "2"])
+        ov.wait_mesh(timeout=30)
+        ov.wait_path("e1", "e2", "direct", timeout=40)
+        ov.wait_path("e2", "e1", "direct", timeout=40)
+        assert ov.ping("e1", "e2", count=3) == 3  # frames at the normal TTL: the TTL came back
+        out = lab.run(
+            "r",
+            ["iptables", "-w", "-t", "mangle", "-n", "-v", "-x", "-L", "PREROUTING"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        short_ttl = int(out.splitlines()[2].split()[0])
+        assert short_ttl >= 16, out  # at least one burst of predicted ports
+        ov.check_alive()
+    finally:
+        ov.stop_all()
