@@ -1,16 +1,19 @@
 """n2n edge options on real processes in lab namespaces: -R traffic rules (a blocked TCP port
 really blocked, both when the rule sits on the receiver and on the sender, while allowed ports
-and ping pass), and -L (the hole-punching REGISTERs still work)."""
+and ping pass), -L (short-TTL REGISTERs leave, the path still goes direct), and -e (two edges behind one NAT
+talk over their LAN addresses)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pyn2n.lab import Lab
-from pyn2n.lab.overlay import Overlay
+from pyn2n.lab.overlay import PYN2N, Overlay, OverlayError, wait_until
+from tests.shared_nat import LAN_IPS, OVERLAY, SN_IP, SharedNat
 from tests.tcp_probe import connects, serve
 
 pytestmark = pytest.mark.root
@@ -77,3 +80,40 @@ def test_register_ttl_still_punches(make_lab: Callable[..., Lab], tmp_path: Path
         ov.check_alive()
     finally:
         ov.stop_all()
+
+
+def lan_pair(tmp_path: Path, extra: Callable[[str], list[str]]) -> dict[str, int]:
+    """pyn2n supernode outside, pyn2n edges a and b on one LAN behind one NAT, each with
+    `extra(host)`: the counters of five 1000-byte pings a -> b once the path has settled."""
+    tmp_path.mkdir()
+    with SharedNat(tmp_path) as net:
+        net.spawn("sn", [*PYN2N, "supernode", "-p", "7654"])
+        for host in ("a", "b"):
+            argv = [*PYN2N, "edge", "-c", "lan", "-l", f"{SN_IP}:7654", "-d", "edge0"]
+            net.spawn(host, [*argv, "-a", f"{OVERLAY[host]}/24", "-I", host, *extra(host)])
+
+        def settled() -> bool:
+            # with -e the LOCAL REGISTER to the advertised LAN socket gives a direct LAN path
+            net.reset()
+            return net.ping("a", "b", size=1000) == 1 and net.counts()["wan_large"] == 0
+
+        try:
+            wait_until(lambda: net.ping("a", "b") == 1, timeout=30, what="a to ping b")
+            if extra("a"):
+                wait_until(settled, timeout=30, what="a and b to talk on the LAN")
+            else:
+                time.sleep(3)  # time to punch, which cannot work here (the NAT does no hairpin)
+        except OverlayError as exc:
+            raise AssertionError(f"{exc}\n{net.logs()}") from None
+        net.reset()
+        assert net.ping("a", "b", count=5, size=1000) == 5, net.logs()
+        return net.counts()
+
+
+def test_preferred_socket_keeps_lan_peers_on_the_lan(tmp_path: Path) -> None:
+    without = lan_pair(tmp_path / "without", lambda host: [])
+    assert without["lan_direct"] == 0 and without["wan_large"] >= 10, without  # relayed
+    auto = lan_pair(tmp_path / "auto", lambda host: ["-e", "auto"])
+    assert auto["lan_direct"] >= 5 and auto["wan_large"] == 0, auto
+    explicit = lan_pair(tmp_path / "explicit", lambda host: ["-e", LAN_IPS[host]])
+    assert explicit["lan_direct"] >= 5 and explicit["wan_large"] == 0, explicit

@@ -1,0 +1,114 @@
+"""n2n edge options against the real n2n edge: the same `-R` rule set on a C edge and on a
+pyn2n edge gives the same verdicts on the same TCP probes (and ping still passes); a C edge and
+a pyn2n edge with `-e auto` behind one NAT talk over their LAN addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pyn2n.lab import Lab
+from pyn2n.lab.overlay import OverlayError, wait_until
+from tests.interop.harness import (
+    COMMUNITY,
+    PING_COUNT,
+    VARIANTS_BY_NAME,
+    Binaries,
+    Impl,
+    Overlay,
+    Topology,
+    Variant,
+    pyn2n_argv,
+)
+from tests.interop.test_ping import require_runtime
+from tests.shared_nat import OVERLAY, SN_IP, SharedNat
+from tests.tcp_probe import connects, serve
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
+
+PORTS = (5001, 5002, 5003)
+
+
+def rule_set(lab: Lab, host: str) -> tuple[str, ...]:
+    """Block TCP 5001-5003 to `host`, except 5002 from the overlay (a longer prefix wins)."""
+    ip = lab.overlay_ip(host)
+    return (
+        "-R",
+        f"0.0.0.0/0,0.0.0.0/0:[{PORTS[0]},{PORTS[-1]}],TCP-",
+        "-R",
+        f"198.19.0.0/16,{ip}/32:{PORTS[1]},TCP+",
+    )
+
+
+def verdicts(
+    lab: Lab, tmp_path: Path, filtering: str, impl: Impl, bins: Binaries
+) -> dict[int, bool]:
+    """Start C supernode, a plain pyn2n e1 and `filtering`=e2 (impl c/py) with the rules; probe."""
+    topology = Topology("c", ("py", impl))
+    require_runtime(topology)
+    null = VARIANTS_BY_NAME["null"]
+    ruled = Variant("rules", (*null.edge_flags, *rule_set(lab, filtering)))
+    work = tmp_path / impl
+    work.mkdir()
+    with Overlay(lab, topology, null, bins, work, edge_variants={filtering: ruled}) as net:
+        net.wait_until_reachable("e1", "e2")
+        server = serve(lab, "e2", PORTS, str(work / "srv.log"))
+        try:
+            seen = {port: connects(lab, "e1", lab.overlay_ip("e2"), port) for port in PORTS}
+        finally:
+            lab.stop(server)
+        assert net.ping("e1", "e2") == PING_COUNT, net.logs()
+        return seen
+
+
+@pytest.fixture
+def lab_each() -> Iterator[Callable[[], Lab]]:
+    """Fresh labs on demand (one per implementation), all torn down after the test."""
+    labs: list[Lab] = []
+
+    def make() -> Lab:
+        lab = Lab(2)
+        lab.up()
+        labs.append(lab)
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.down()
+
+
+def test_rules_same_verdicts_as_n2n(
+    lab_each: Callable[[], Lab], n2n_bins: Binaries, tmp_path: Path
+) -> None:
+    c_seen = verdicts(lab_each(), tmp_path, "e2", "c", n2n_bins)
+    py_seen = verdicts(lab_each(), tmp_path, "e2", "py", n2n_bins)
+    assert c_seen == {5001: False, 5002: True, 5003: False}, c_seen
+    assert py_seen == c_seen
+
+
+def test_preferred_socket_with_a_c_edge_on_the_same_lan(n2n_bins: Binaries, tmp_path: Path) -> None:
+    """C supernode outside; a C edge (a) and a pyn2n edge (b) on one LAN behind one NAT, both
+    with -e auto: they find each other's LAN socket through PEER_INFO and talk on the LAN."""
+    require_runtime(Topology("c", ("c", "py")))
+    with SharedNat(tmp_path) as net:
+        net.spawn("sn", [str(n2n_bins.supernode), "-f", "-p", "7654", "-v"])
+        common = ["-f", "-c", COMMUNITY, "-l", f"{SN_IP}:7654", "-e", "auto", "-v"]
+        net.spawn("a", [str(n2n_bins.edge), *common, "-a", f"{OVERLAY['a']}/24", "-A1"])
+        net.spawn("b", [*pyn2n_argv("edge"), *common, "-a", f"{OVERLAY['b']}/24", "-A1"])
+
+        def on_lan() -> bool:
+            net.reset()
+            return net.ping("a", "b", size=1000) == 1 and net.counts()["wan_large"] == 0
+
+        try:
+            wait_until(lambda: net.ping("a", "b") == 1, timeout=30, what="a to ping b")
+            wait_until(on_lan, timeout=30, what="a and b to talk on the LAN")
+        except OverlayError as exc:
+            raise AssertionError(f"{exc}\n{net.logs()}") from None
+        net.reset()
+        assert net.ping("a", "b", count=5, size=1000) == 5, net.logs()
+        assert net.ping("b", "a", count=5, size=1000) == 5, net.logs()
+        counts = net.counts()
+        assert counts["lan_direct"] >= 5 and counts["wan_large"] == 0, counts
