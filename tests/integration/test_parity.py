@@ -5,6 +5,7 @@ talk over their LAN addresses)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,3 +118,33 @@ def test_preferred_socket_keeps_lan_peers_on_the_lan(tmp_path: Path) -> None:
     assert auto["lan_direct"] >= 5 and auto["wan_large"] == 0, auto
     explicit = lan_pair(tmp_path / "explicit", lambda host: ["-e", LAN_IPS[host]])
     assert explicit["lan_direct"] >= 5 and explicit["wan_large"] == 0, explicit
+
+
+def test_socket_reopened_after_repeated_supernode_failures(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    """e1 (-i 1: a retry every 0.1 s) loses the supernode; after 15 rounds without an answer
+    and without a direct peer it re-opens its UDP socket on a new port, and comes back once
+    the supernode is reachable again."""
+    lab = make_lab(2)
+    ov = Overlay(lab, log_dir=tmp_path)
+    try:
+        ov.start_supernode()
+        ov.start_edge("e1", ["-i", "1"])
+        ov.wait_registered(["e1"])
+        lab.block("e1", "sn")
+        ov.wait(
+            lambda: "re-opened the UDP socket" in ov.log_tail("e1", 40),
+            "e1 to re-open its socket",
+            timeout=40,
+        )
+        lab.unblock("e1", "sn")
+        log = ov.log_path("e1").read_text()
+        first = re.search(r"UDP port (\d+)", log)
+        fresh = re.search(r"re-opened the UDP socket, now port (\d+)", log)
+        assert first and fresh and first.group(1) != fresh.group(1), log
+        ov.start_edge("e2")
+        ov.wait_ping("e2", "e1", timeout=30)
+        ov.check_alive()
+    finally:
+        ov.stop_all()

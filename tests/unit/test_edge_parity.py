@@ -1,6 +1,7 @@
 """n2n options beyond the basics: -L (TTL and port prediction of hole-punching REGISTERs), -e
 (the preferred LAN socket in REGISTER_SUPER, and peers REGISTERing to it with the LOCAL
-cookie), DHCP mode, and their flags."""
+cookie), DHCP mode, their flags, and the request for a fresh UDP socket after repeated
+supernode failures."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from pyn2n.constants import (
     N2N_REGULAR_REG_COOKIE,
 )
 from pyn2n.core.config import ConfigError
-from pyn2n.core.edge.discovery import PREDICTED_PORTS, TtlDatagrams
+from pyn2n.core.edge import Edge
+from pyn2n.core.edge.discovery import (
+    CLOSE_SOCKET_COUNTER_MAX,
+    PREDICTED_PORTS,
+    ReopenSocket,
+    TtlDatagrams,
+)
 from pyn2n.core.edge.state import Phase
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.wire import PeerInfo, Register, RegisterSuper, Sock, decode
@@ -29,10 +36,12 @@ from tests.simnet import (
     PEER_MAC,
     SN1,
     SN_MAC1,
+    Clock,
     drain,
     from_sn,
     ipv4_frame,
     make_edge,
+    make_known,
     of_type,
     packet,
     registered_edge,
@@ -157,3 +166,33 @@ def test_e_auto_takes_the_address_towards_the_supernode() -> None:
     assert with_preferred(config, "192.168.1.4", 5555).preferred_sock == ("192.168.1.4", 5555)
     with pytest.raises(ConfigError, match="-L 300"):
         EdgeConfig(community="c", supernodes=[SN1], register_ttl=300)
+
+
+# -- socket re-open -------------------------------------------------------------------------------
+
+
+def reopen_events(edge: Edge, clock: Clock, until: float) -> list[tuple[float, ReopenSocket]]:
+    seen = []
+    start = clock()
+    while clock() < start + until:
+        t = edge.get_timer()
+        assert t is not None
+        edge.handle_timer(clock.advance(max(0.0, t - clock())))
+        edge.datagrams_to_send()
+        seen += [(clock() - start, e) for e in edge.events() if isinstance(e, ReopenSocket)]
+    return seen
+
+
+def test_fifteen_supernode_give_ups_ask_for_a_fresh_socket() -> None:
+    edge, clock = registered_edge(register_interval=20)
+    # silence: each give-up takes three retries after the first (2 s apart with -i 20)
+    seen = reopen_events(edge, clock, 200.0)
+    assert len(seen) == 1 and seen[0][1].give_ups == CLOSE_SOCKET_COUNTER_MAX
+    assert 100 < seen[0][0] < 140, seen  # 15 rounds of 4 unanswered registrations, 2 s apart
+
+
+def test_no_fresh_socket_while_a_peer_talks_directly() -> None:
+    edge, clock = registered_edge(register_interval=20)
+    make_known(edge, clock)
+    assert reopen_events(edge, clock, 200.0) == []  # (known peers stay while no supernode answers)
+    assert edge.peers.known

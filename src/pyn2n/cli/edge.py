@@ -23,13 +23,14 @@ from pyn2n.cli.edge_args import EdgeArgs, parse_edge_args
 from pyn2n.cli.watch import RESOLVE_RETRY, Addr, DecisionLog, Resolver, resolve_once
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
-from pyn2n.core.edge.discovery import TtlDatagrams
+from pyn2n.core.edge.discovery import ReopenSocket, TtlDatagrams
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event, IpAssigned
 from pyn2n.mgmt.protocol import Control
 
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
+    from pyn2n.io.udp import UdpSocket
     from pyn2n.mgmt.edge_views import EdgeViews
 
 log = logging.getLogger("pyn2n.edge")
@@ -183,6 +184,9 @@ def _main(argv: list[str]) -> int:
             if failed:
                 node.send_failed(failed)
             return True
+        if isinstance(event, ReopenSocket):
+            reopen_socket(udp, runtime, node, args.local_port)
+            return True
         if not isinstance(event, IpAssigned):
             return False
         ip = f"{event.ip4addr}/{event.prefix}"
@@ -207,6 +211,24 @@ def _main(argv: list[str]) -> int:
     if config.dhcp:
         runtime.add_wake_hook(dhcp_watch(node, tap.name), tick=True)
     return runtime.run()
+
+
+def reopen_socket(udp: UdpSocket, runtime: EdgeRuntime, node: Edge, port: int) -> None:
+    """n2n: no supernode answered for 15 rounds and no peer talks to us directly: a fresh UDP
+    socket (a new port unless -p gave one), in case the old one's NAT mappings are stuck. A
+    privileged -p port is kept as it is (re-binding it may need rights we dropped), as n2n."""
+    if 0 < port <= 1024:
+        return
+    try:
+        new_port = udp.reopen()[1]
+    except OSError as exc:
+        log.warning("could not re-open the UDP socket (%s); keeping the old one", exc.strerror)
+        return
+    runtime.loop.rewatch(udp.fileno())
+    pref = node.config.preferred_sock
+    if pref is not None:  # -e: the advertised port follows the socket (n2n)
+        node.config.preferred_sock = (pref[0], new_port)
+    log.warning("no supernode answers: re-opened the UDP socket, now port %d", new_port)
 
 
 def with_preferred(config: EdgeConfig, preferred: str, port: int) -> EdgeConfig:

@@ -27,6 +27,7 @@ from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck, enco
 
 DevAddr = tuple[str, int] | None
 PREDICTED_PORTS = 16  # n2n: -L above 1 punches this many ports from the announced one up
+CLOSE_SOCKET_COUNTER_MAX = 15  # n2n: supernode give-ups without a direct peer before a re-open
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,6 +40,27 @@ class TtlDatagrams(Event):
 
     def data(self) -> dict[str, Any]:
         return {"ttl": self.ttl, "count": len(self.datagrams)}
+
+
+@dataclass(slots=True, frozen=True)
+class ReopenSocket(Event):
+    """The driver closes the UDP socket and opens a fresh one (n2n: in multi-NAT setups a
+    socket whose mappings went stale never reaches a supernode again)."""
+
+    kind: ClassVar[str] = "reopen_socket"
+    give_ups: int
+
+
+def after_give_up(st: EdgeState, count: int) -> int:
+    """n2n `update_supernode_reg`: one more supernode given up on; with no direct peer (which
+    would show the socket works) the 15th asks the driver to re-open the socket. The new count."""
+    if st.peers.known:
+        return count
+    count += 1
+    if count < CLOSE_SOCKET_COUNTER_MAX:
+        return count
+    st.events.append(ReopenSocket(count))
+    return 0
 
 
 class Discovery:
