@@ -1,7 +1,7 @@
 """n2n edge options on real processes in lab namespaces: -R traffic rules (a blocked TCP port
 really blocked, both when the rule sits on the receiver and on the sender, while allowed ports
-and ping pass), -L (short-TTL REGISTERs leave, the path still goes direct), and -e (two edges behind one NAT
-talk over their LAN addresses)."""
+and ping pass), -L (short-TTL REGISTERs leave, the path still goes direct), -e and LAN discovery (two edges
+behind one NAT talk over their LAN addresses), and the socket re-open after supernode failures."""
 
 from __future__ import annotations
 
@@ -94,13 +94,14 @@ def lan_pair(tmp_path: Path, extra: Callable[[str], list[str]]) -> dict[str, int
             net.spawn(host, [*argv, "-a", f"{OVERLAY[host]}/24", "-I", host, *extra(host)])
 
         def settled() -> bool:
-            # with -e the LOCAL REGISTER to the advertised LAN socket gives a direct LAN path
+            # -e: the LOCAL REGISTER to the advertised LAN socket gives a direct LAN path;
+            # without: the multicast REGISTER on the LAN does
             net.reset()
             return net.ping("a", "b", size=1000) == 1 and net.counts()["wan_large"] == 0
 
         try:
             wait_until(lambda: net.ping("a", "b") == 1, timeout=30, what="a to ping b")
-            if extra("a"):
+            if extra("a") != ["--no-local-discovery"]:
                 wait_until(settled, timeout=30, what="a and b to talk on the LAN")
             else:
                 time.sleep(3)  # time to punch, which cannot work here (the NAT does no hairpin)
@@ -112,8 +113,10 @@ def lan_pair(tmp_path: Path, extra: Callable[[str], list[str]]) -> dict[str, int
 
 
 def test_preferred_socket_keeps_lan_peers_on_the_lan(tmp_path: Path) -> None:
-    without = lan_pair(tmp_path / "without", lambda host: [])
+    without = lan_pair(tmp_path / "without", lambda host: ["--no-local-discovery"])
     assert without["lan_direct"] == 0 and without["wan_large"] >= 10, without  # relayed
+    multicast = lan_pair(tmp_path / "multicast", lambda host: [])  # n2n's LAN discovery
+    assert multicast["lan_direct"] >= 5 and multicast["wan_large"] == 0, multicast
     auto = lan_pair(tmp_path / "auto", lambda host: ["-e", "auto"])
     assert auto["lan_direct"] >= 5 and auto["wan_large"] == 0, auto
     explicit = lan_pair(tmp_path / "explicit", lambda host: ["-e", LAN_IPS[host]])

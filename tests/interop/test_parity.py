@@ -1,6 +1,7 @@
 """n2n edge options against the real n2n edge: the same `-R` rule set on a C edge and on a
 pyn2n edge gives the same verdicts on the same TCP probes (and ping still passes); a C edge and
-a pyn2n edge with `-e auto` behind one NAT talk over their LAN addresses."""
+a pyn2n edge behind one NAT talk over their LAN addresses (with `-e auto`, and through n2n's LAN
+multicast discovery without it)."""
 
 from __future__ import annotations
 
@@ -88,13 +89,17 @@ def test_rules_same_verdicts_as_n2n(
     assert py_seen == c_seen
 
 
-def test_preferred_socket_with_a_c_edge_on_the_same_lan(n2n_bins: Binaries, tmp_path: Path) -> None:
-    """C supernode outside; a C edge (a) and a pyn2n edge (b) on one LAN behind one NAT, both
-    with -e auto: they find each other's LAN socket through PEER_INFO and talk on the LAN."""
+@pytest.mark.parametrize("flags", [("-e", "auto"), ()], ids=["preferred", "multicast"])
+def test_lan_path_with_a_c_edge_on_the_same_lan(
+    flags: tuple[str, ...], n2n_bins: Binaries, tmp_path: Path
+) -> None:
+    """C supernode outside; a C edge (a) and a pyn2n edge (b) on one LAN behind one NAT. With
+    -e auto they find each other's LAN socket through PEER_INFO; without, through n2n's
+    multicast REGISTER on the LAN (224.0.0.68:1968). Either way they talk on the LAN."""
     require_runtime(Topology("c", ("c", "py")))
     with SharedNat(tmp_path) as net:
         net.spawn("sn", [str(n2n_bins.supernode), "-f", "-p", "7654", "-v"])
-        common = ["-f", "-c", COMMUNITY, "-l", f"{SN_IP}:7654", "-e", "auto", "-v"]
+        common = ["-f", "-c", COMMUNITY, "-l", f"{SN_IP}:7654", *flags, "-v"]
         net.spawn("a", [str(n2n_bins.edge), *common, "-a", f"{OVERLAY['a']}/24", "-A1"])
         net.spawn("b", [*pyn2n_argv("edge"), *common, "-a", f"{OVERLAY['b']}/24", "-A1"])
 

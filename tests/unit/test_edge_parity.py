@@ -14,6 +14,7 @@ from pyn2n.constants import (
     N2N_FLAGS_SOCKET,
     N2N_FORWARDED_REG_COOKIE,
     N2N_LOCAL_REG_COOKIE,
+    N2N_MCAST_REG_COOKIE,
     N2N_PORT_REG_COOKIE,
     N2N_REGULAR_REG_COOKIE,
 )
@@ -21,13 +22,23 @@ from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
 from pyn2n.core.edge.discovery import (
     CLOSE_SOCKET_COUNTER_MAX,
+    LAN_GROUP,
     PREDICTED_PORTS,
     ReopenSocket,
     TtlDatagrams,
 )
 from pyn2n.core.edge.state import Phase
 from pyn2n.core.edge_config import EdgeConfig
-from pyn2n.wire import PeerInfo, Register, RegisterSuper, Sock, decode
+from pyn2n.wire import (
+    IpSubnet,
+    PeerInfo,
+    QueryPeer,
+    Register,
+    RegisterAck,
+    RegisterSuper,
+    Sock,
+    decode,
+)
 from tests.simnet import (
     MY_IP,
     MY_MAC,
@@ -44,6 +55,7 @@ from tests.simnet import (
     make_known,
     of_type,
     packet,
+    plain,
     registered_edge,
 )
 
@@ -196,3 +208,63 @@ def test_no_fresh_socket_while_a_peer_talks_directly() -> None:
     make_known(edge, clock)
     assert reopen_events(edge, clock, 200.0) == []  # (known peers stay while no supernode answers)
     assert edge.peers.known
+
+
+# -- LAN discovery --------------------------------------------------------------------------------
+
+LAN_PEER = ("192.168.7.9", 40409)
+
+
+def test_a_new_peer_is_also_looked_for_on_the_lan() -> None:
+    for kw, expect in (
+        ({"local_discovery": True}, True),
+        ({"local_discovery": True, "preferred_sock": ("192.168.7.5", 1)}, False),
+        ({"local_discovery": True, "no_p2p": True}, False),
+        ({}, False),
+    ):
+        edge, clock = registered_edge(**kw)
+        dgram = packet(PEER_MAC, MY_MAC, FROM_PEER_FRAME, relayed=True, sock=Sock(*PEER_ADDR))
+        edge.receive_datagram(dgram, SN1, clock())
+        lan = [m for m, a in of_type(drain(edge), Register) if a == LAN_GROUP]
+        assert bool(lan) is expect, kw
+        if expect:
+            assert lan[0].cookie == N2N_MCAST_REG_COOKIE and lan[0].dst_mac == bytes(6)
+
+
+def test_a_multicast_register_from_the_lan_is_answered_and_punched() -> None:
+    edge, clock = registered_edge(local_discovery=True)
+    reg = Register(N2N_MCAST_REG_COOKIE, PEER_MAC, bytes(6), None, IpSubnet(0, 0), b"peer")
+    edge.receive_local(plain(reg), LAN_PEER, clock())
+    sent = drain(edge)
+    assert [(m.dst_mac, m.cookie, a) for m, a in of_type(sent, RegisterAck)] == [
+        (PEER_MAC, N2N_MCAST_REG_COOKIE, LAN_PEER)
+    ]
+    assert (N2N_REGULAR_REG_COOKIE, LAN_PEER) in [(m.cookie, a) for m, a in of_type(sent, Register)]
+    assert edge.peers.pending[PEER_MAC].sock == LAN_PEER
+    # its REGISTER_ACK from the LAN makes it a known peer there
+    edge.receive_datagram(
+        plain(RegisterAck(N2N_REGULAR_REG_COOKIE, MY_MAC, PEER_MAC)), LAN_PEER, clock()
+    )
+    assert edge.peers.known[PEER_MAC].sock == LAN_PEER
+
+
+def test_lan_socket_drops_what_is_not_a_peers_multicast_register() -> None:
+    edge, clock = registered_edge(local_discovery=True)
+    own = Register(N2N_MCAST_REG_COOKIE, edge.mac, bytes(6), None, IpSubnet(0, 0), b"me")
+    edge.receive_local(plain(own), LAN_PEER, clock())
+    edge.receive_local(plain(QueryPeer(PEER_MAC, MY_MAC)), LAN_PEER, clock())
+    edge.receive_local(b"\x03\x02", LAN_PEER, clock())
+    to_us = Register(N2N_MCAST_REG_COOKIE, PEER_MAC, MY_MAC, None, IpSubnet(0, 0), b"peer")
+    edge.receive_local(plain(to_us), LAN_PEER, clock())
+    assert drain(edge) == [] and not edge.peers.pending
+    assert edge.drops["local_self"] == 1 and edge.drops["local_unexpected"] == 2
+    assert edge.drops["decode"] == 1
+
+
+def test_lan_discovery_flag() -> None:
+    assert parse_edge_args(BASE, env={}).local_discovery
+    assert not parse_edge_args([*BASE, "--no-local-discovery"], env={}).local_discovery
+    assert not parse_edge_args([*BASE, "-e", "10.0.0.1"], env={}).local_discovery
+    assert not parse_edge_args([*BASE, "-S1"], env={}).local_discovery
+    config = build_config(parse_edge_args(BASE, env={}), [("198.18.0.2", 7654)])
+    assert config.local_discovery

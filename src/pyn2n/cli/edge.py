@@ -109,6 +109,7 @@ def build_config(args: EdgeArgs, supernodes: list[Addr]) -> EdgeConfig:
             rules=args.rules,
             register_ttl=args.register_ttl,
             dhcp=args.ip_mode == "dhcp",
+            local_discovery=args.local_discovery,
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -208,9 +209,43 @@ def _main(argv: list[str]) -> int:
         views=views,
     )
     watch_runtime(runtime, node, views, unresolved)
-    if config.dhcp:
-        runtime.add_wake_hook(dhcp_watch(node, tap.name), tick=True)
+    add_parity_hooks(runtime, node, config, tap.name)
     return runtime.run()
+
+
+def add_parity_hooks(runtime: EdgeRuntime, node: Edge, config: EdgeConfig, device: str) -> None:
+    """DHCP mode follows the TAP's address; LAN discovery listens on n2n's group."""
+    if config.dhcp:
+        runtime.add_wake_hook(dhcp_watch(node, device), tick=True)
+    if config.local_discovery:
+        listen_on_lan(runtime, node)
+
+
+def listen_on_lan(runtime: EdgeRuntime, node: Edge) -> None:
+    """n2n's LAN discovery: other edges' multicast REGISTERs on 224.0.0.68:1968."""
+    from pyn2n.constants import N2N_MULTICAST_GROUP, N2N_MULTICAST_PORT
+    from pyn2n.io.udp import open_group_listener
+
+    try:
+        sock = open_group_listener(N2N_MULTICAST_GROUP, N2N_MULTICAST_PORT)
+    except OSError as exc:
+        log.warning(
+            "no LAN discovery: cannot join %s:%d (%s)",
+            N2N_MULTICAST_GROUP,
+            N2N_MULTICAST_PORT,
+            exc.strerror,
+        )
+        return
+
+    def on_lan() -> None:
+        while True:
+            try:
+                data, addr = sock.recvfrom(2048)
+            except OSError:  # EAGAIN: drained (an ICMP error: the next read goes on)
+                return
+            node.receive_local(data, addr, time.monotonic())
+
+    runtime.loop.add_reader(sock, on_lan)
 
 
 def reopen_socket(udp: UdpSocket, runtime: EdgeRuntime, node: Edge, port: int) -> None:

@@ -54,6 +54,7 @@ class EdgeArgs:
     rules: list[str] = field(default_factory=list)  # -R
     register_ttl: int = 0  # -L
     preferred: str | None = None  # -e: an IPv4 address or "auto"
+    local_discovery: bool = True  # n2n's LAN multicast discovery (off with -e or -S1)
     extras: dict[str, str] = field(default_factory=dict)
 
 
@@ -186,6 +187,11 @@ def build_parser() -> Parser:
         metavar="IP|auto",
         help="local address to advertise to peers on the same LAN (auto: the one towards "
         "the supernode)",
+    )
+    a(
+        "--no-local-discovery",
+        action="store_true",
+        help="no REGISTERs to n2n's LAN multicast group 224.0.0.68:1968 (peers on our LAN)",
     )
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
@@ -385,7 +391,7 @@ def _parse_address(text: str, out: EdgeArgs) -> None:
 
 
 def _parse_parity(ns: argparse.Namespace, out: EdgeArgs) -> None:
-    """-R, -L, -e and DHCP mode."""
+    """-R, -L, -e, DHCP mode and LAN discovery."""
     from pyn2n.core.rules import RuleError, parse_rule
 
     for text in ns.rules:
@@ -402,3 +408,4 @@ def _parse_parity(ns: argparse.Namespace, out: EdgeArgs) -> None:
         out.preferred = ns.preferred
     if out.ip_mode == "dhcp" and not out.allow_routing:
         raise UsageError("-a dhcp:0.0.0.0 needs -r (DHCP answers come from another edge's host)")
+    out.local_discovery = not (ns.no_local_discovery or ns.preferred or out.no_p2p)

@@ -80,6 +80,7 @@ class EdgeConfig:
     register_ttl: int = 0  # -L: IP TTL of the hole-punching REGISTERs (0: the system's)
     preferred_sock: Addr | None = None  # -e: our LAN socket, sent in REGISTER_SUPER
     dhcp: bool = False  # -a dhcp:0.0.0.0: the TAP gets its address from a DHCP server
+    local_discovery: bool = False  # REGISTERs to n2n's LAN group 224.0.0.68:1968 (CLI: on)
 
     def __post_init__(self) -> None:
         self._check_community()

@@ -314,6 +314,23 @@ class UdpSocket:
         self.close()
 
 
+def open_group_listener(group: str, port: int) -> socket.socket:
+    """A non-blocking socket on `port` that has joined the IPv4 multicast `group` on the default
+    interface (n2n's LAN discovery, 224.0.0.68:1968); shared with other edges on the host
+    (SO_REUSEADDR, as n2n). Raises OSError."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", port))
+        mreq = socket.inet_aton(group) + socket.inet_aton("0.0.0.0")
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def local_address_towards(addr: Addr) -> str | None:
     """The local IPv4 address of the route to `addr` (n2n `-e auto`): a connected UDP socket
     sends nothing, the kernel only picks the source. None when there is no route."""

@@ -5,6 +5,7 @@ supernode, QUERY_PEER for relayed destinations, and the purge of silent peers. A
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -13,6 +14,9 @@ from pyn2n.constants import (
     N2N_FLAGS_SOCKET,
     N2N_FORWARDED_REG_COOKIE,
     N2N_LOCAL_REG_COOKIE,
+    N2N_MCAST_REG_COOKIE,
+    N2N_MULTICAST_GROUP,
+    N2N_MULTICAST_PORT,
     N2N_PORT_REG_COOKIE,
     N2N_REGULAR_REG_COOKIE,
     PEER_PURGE_TIMEOUT,
@@ -23,9 +27,11 @@ from pyn2n.core.edge.state import EdgeState, RxContext, peer_addr
 from pyn2n.core.events import Event, PeerAction
 from pyn2n.core.peers import NO_SOCK, Peer
 from pyn2n.core.selection import NULL_MAC
-from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck, encode
+from pyn2n.wire import WireError
+from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck, decode, encode
 
 DevAddr = tuple[str, int] | None
+LAN_GROUP: Addr = (N2N_MULTICAST_GROUP, N2N_MULTICAST_PORT)  # n2n's LAN discovery
 PREDICTED_PORTS = 16  # n2n: -L above 1 punches this many ports from the announced one up
 CLOSE_SOCKET_COUNTER_MAX = 15  # n2n: supernode give-ups without a direct peer before a re-open
 
@@ -237,6 +243,7 @@ class Discovery:
             # -L 1 (a host without NAT): the peer answers our forwarded REGISTER (n2n)
             if from_sn:
                 st.send_register(st.sns.current.addr, mac, N2N_FORWARDED_REG_COOKIE, now)
+            self.register_with_local_peers()
         else:
             peer.sock = sock
         peer.last_seen = now
@@ -244,6 +251,42 @@ class Discovery:
             peer.dev_addr = dev
         if desc is not None:
             peer.desc = desc
+
+    def register_with_local_peers(self) -> None:
+        """n2n: a REGISTER to nobody in particular on the LAN's multicast group, so a peer on
+        our own LAN answers from its LAN address (no NAT hairpin needed); not with -e or -S1."""
+        st = self.st
+        if st.config.local_discovery and st.allow_p2p and st.config.preferred_sock is None:
+            reg = Register(N2N_MCAST_REG_COOKIE, st.mac, NULL_MAC, None, st.dev_addr(), st.desc)
+            st.send(reg, LAN_GROUP)
+
+    def on_local(self, data: bytes, addr: Addr, now: float) -> None:
+        """A datagram on the LAN discovery socket: a peer's multicast REGISTER is taken like a
+        direct one (n2n `via_multicast`): answered, and the peer registered with at `addr`."""
+        st = self.st
+        stamp = None
+        if st.secure is not None:
+            opened = st.secure.open(data)
+            if opened is None:
+                st.drops["he_decrypt"] += 1
+                return
+            data, stamp = opened.packet, opened.stamp
+        try:
+            common, msg = decode(data)
+        except WireError:
+            st.drops["decode"] += 1
+            return
+        if not isinstance(msg, Register) or msg.dst_mac != NULL_MAC or data[4:24] != st.community20:
+            st.drops["local_unexpected"] += 1
+            return
+        if msg.src_mac == st.mac:
+            st.drops["local_self"] += 1
+            return
+        if stamp is not None and not st.secure.check_stamp(msg.src_mac, stamp, common.pc):  # type: ignore[union-attr]
+            st.drops["replay"] += 1
+            return
+        ctx = RxContext(common, addr, None, stamp, msg.src_mac, now)
+        self.on_register(ctx, dataclasses.replace(msg, dst_mac=st.mac))
 
     def _predict_ports(self, sock: Addr, mac: bytes, ttl: int, now: float) -> None:
         """n2n -L above 1: REGISTERs to the next ports with a short TTL, so they open our NAT

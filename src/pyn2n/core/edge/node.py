@@ -149,6 +149,11 @@ class Edge:
         self.keep_running = False
         self.data.timers_moved = True
 
+    def receive_local(self, data: bytes, addr: Addr, now: float) -> None:
+        """A datagram from the LAN discovery socket (n2n's multicast group 224.0.0.68:1968)."""
+        self.data.timers_moved = True
+        self.disc.on_local(data, addr, now)
+
     def set_tap_address(self, ip: str | None, prefix: int) -> None:
         """DHCP mode: the address a DHCP client gave the TAP (sent in the next REGISTERs)."""
         self.st.set_ip(ip, prefix)
