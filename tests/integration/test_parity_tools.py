@@ -15,6 +15,7 @@ import pytest
 
 from pyn2n.lab import Lab
 from pyn2n.lab.overlay import PYN2N, TAP_NAME, Overlay, wait_until
+from tests.dhcp_helpers import POOL, start_dnsmasq, udhcpc
 
 pytestmark = pytest.mark.root
 
@@ -158,48 +159,18 @@ def test_dhcp_mode_gets_an_address_from_dnsmasq(
         ov.start_edge("e1", ["-r"])  # the DHCP server's host: 198.19.0.1/24
         ov.start_edge("e2", ["-r", "-a", "dhcp:0.0.0.0"])
         wait_until(lambda: set(ov.registered()) == {"e1", "e2"}, timeout=20, what="registered")
-        dnsmasq = lab.spawn(
-            "e1",
-            [
-                "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-                "--port=0", f"--interface={TAP_NAME}", "--bind-interfaces",
-                "--dhcp-range=198.19.0.100,198.19.0.150,255.255.255.0,5m",
-                f"--dhcp-leasefile={tmp_path / 'leases'}", f"--pid-file={tmp_path / 'dnsmasq.pid'}",
-                "--log-dhcp",
-            ],
-            log=tmp_path / "dnsmasq.log",
-        )  # fmt: skip
-        script = tmp_path / "udhcpc.sh"
-        script.write_text(
-            "#!/bin/sh\n"
-            'case "$1" in bound|renew) ip addr flush dev "$interface";'
-            ' ip addr add "$ip/$mask" dev "$interface";; esac\n'
-        )
-        script.chmod(0o755)
-        got = lab.run(
-            "e2",
-            ["udhcpc", "-f", "-q", "-n", "-t", "10", "-T", "1", "-i", TAP_NAME, "-s", str(script)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert got.returncode == 0, f"{got.stdout}{got.stderr}\n{ov.log_tail('e2')}"
-        addrs = lab.run(
-            "e2",
-            ["ip", "-4", "-o", "addr", "show", TAP_NAME],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert "198.19.0.1" in addrs and "/24" in addrs, addrs  # .100 .. .150
+        dnsmasq = start_dnsmasq(lab, "e1", TAP_NAME, tmp_path)
+        address, output = udhcpc(lab, "e2", TAP_NAME, tmp_path)
+        assert address is not None, f"{output}\n{ov.log_tail('e2')}"
+        ip, _, prefix = address.partition("/")
+        assert POOL[0] <= ip <= POOL[1] and len(ip) == len(POOL[0]) and prefix == "24", address
         assert lab.ping("e2", lab.overlay_ip("e1"), count=3) == 3
-        assert lab.ping("e1", addrs.split()[3].split("/")[0], count=3) == 3
-        # the edge follows the TAP's new address (registrations carry it)
+        assert lab.ping("e1", ip, count=3) == 3
+        # the edge follows the TAP's new address (its registrations carry it)
         wait_until(
-            lambda: "DHCP mode: TAP address now 198.19.0.1" in ov.log_tail("e2", 50),
+            lambda: f"DHCP mode: TAP address now {address}" in ov.log_tail("e2", 50),
             timeout=20,
-            what="edge to see its address",
+            what="the edge to see its address",
         )
         lab.stop(dnsmasq)
     finally:

@@ -1,7 +1,7 @@
 """n2n edge options against the real n2n edge: the same `-R` rule set on a C edge and on a
 pyn2n edge gives the same verdicts on the same TCP probes (and ping still passes); a C edge and
 a pyn2n edge behind one NAT talk over their LAN addresses (with `-e auto`, and through n2n's LAN
-multicast discovery without it)."""
+multicast discovery without it); DHCP mode carries a lease between a C and a pyn2n edge."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from pyn2n.lab import Lab
 from pyn2n.lab.overlay import OverlayError, wait_until
+from tests.dhcp_helpers import start_dnsmasq, udhcpc
 from tests.interop.harness import (
     COMMUNITY,
     PING_COUNT,
@@ -21,6 +22,7 @@ from tests.interop.harness import (
     Overlay,
     Topology,
     Variant,
+    ping,
     pyn2n_argv,
 )
 from tests.interop.test_ping import require_runtime
@@ -30,6 +32,7 @@ from tests.tcp_probe import connects, serve
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 
 PORTS = (5001, 5002, 5003)
+TAP = "edge0"  # both edges' default TAP name
 
 
 def rule_set(lab: Lab, host: str) -> tuple[str, ...]:
@@ -117,3 +120,32 @@ def test_lan_path_with_a_c_edge_on_the_same_lan(
         assert net.ping("b", "a", count=5, size=1000) == 5, net.logs()
         counts = net.counts()
         assert counts["lan_direct"] >= 5 and counts["wan_large"] == 0, counts
+
+
+@pytest.mark.parametrize(
+    "topology",
+    [Topology("c", ("c", "py")), Topology("c", ("py", "c"))],
+    ids=["c_server-py_client", "py_server-c_client"],
+)
+def test_dhcp_mode_across_implementations(
+    topology: Topology, lab: Lab, n2n_bins: Binaries, tmp_path: Path
+) -> None:
+    """dnsmasq on e1's TAP (an edge with -r), e2 in DHCP mode (-r -a dhcp:0.0.0.0) runs
+    udhcpc on its TAP: the lease crosses the overlay between a C and a pyn2n edge both ways
+    round, and the two ping."""
+    require_runtime(topology)
+    null = VARIANTS_BY_NAME["null"]
+    server = Variant("dhcp-server", (*null.edge_flags, "-r"))
+    client = Variant("dhcp-client", (*null.edge_flags, "-r", "-a", "dhcp:0.0.0.0"))
+    variants = {"e1": server, "e2": client}
+    with Overlay(lab, topology, null, n2n_bins, tmp_path, edge_variants=variants) as net:
+        net.wait_registered(2)
+        dnsmasq = start_dnsmasq(lab, "e1", TAP, tmp_path)
+        try:
+            address, output = udhcpc(lab, "e2", TAP, tmp_path)
+            assert address is not None, f"{output}\n{net.logs()}"
+            ip = address.partition("/")[0]
+            assert net.ping("e2", "e1") == PING_COUNT, net.logs()
+            assert ping(lab, "e1", ip) == PING_COUNT, net.logs()
+        finally:
+            lab.stop(dnsmasq)
