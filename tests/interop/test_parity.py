@@ -1,7 +1,8 @@
 """n2n edge options against the real n2n edge: the same `-R` rule set on a C edge and on a
 pyn2n edge gives the same verdicts on the same TCP probes (and ping still passes); a C edge and
 a pyn2n edge behind one NAT talk over their LAN addresses (with `-e auto`, and through n2n's LAN
-multicast discovery without it); DHCP mode carries a lease between a C and a pyn2n edge."""
+multicast discovery without it); DHCP mode carries a lease between a C and a pyn2n edge; -L
+(short-TTL, port-predicting REGISTERs) still punches between them behind NATs."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from tests.interop.harness import (
     Overlay,
     Topology,
     Variant,
+    WireWatch,
     ping,
     pyn2n_argv,
+    wait_direct,
 )
 from tests.interop.test_ping import require_runtime
 from tests.shared_nat import OVERLAY, SN_IP, SharedNat
@@ -149,3 +152,17 @@ def test_dhcp_mode_across_implementations(
             assert ping(lab, "e1", ip) == PING_COUNT, net.logs()
         finally:
             lab.stop(dnsmasq)
+
+
+def test_register_ttl_with_a_c_edge_behind_nats(n2n_bins: Binaries, tmp_path: Path) -> None:
+    """A C edge and a pyn2n edge, each behind its own NAT, both with -L 2 (n2n's port
+    prediction with short-TTL REGISTERs): they still punch a direct path and ping over it."""
+    topology = Topology("c", ("c", "py"))
+    require_runtime(topology)
+    null = VARIANTS_BY_NAME["null"]
+    ttl = Variant("ttl", (*null.edge_flags, "-L", "2"))
+    with Lab(2, nat=True) as lab, Overlay(lab, topology, ttl, n2n_bins, tmp_path) as net:
+        net.wait_until_reachable("e1", "e2", deadline=30)
+        watch = WireWatch(lab)
+        wait_direct(net, watch, "e1", "e2", deadline=40)
+        assert net.ping("e1", "e2") == PING_COUNT and net.ping("e2", "e1") == PING_COUNT

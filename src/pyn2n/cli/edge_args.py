@@ -180,7 +180,13 @@ def build_parser() -> Parser:
         help="traffic rule, repeatable: src_ip[/len][:port|:[lo,hi]],dst_ip[/len][:port|:[lo,hi]]"
         ",TCP+|-,UDP+|-,ICMP+|- (the fast path is off with rules)",
     )
-    a("-L", dest="register_ttl", metavar="TTL", help="IP TTL of the hole-punching REGISTERs")
+    a(
+        "-L",
+        dest="register_ttl",
+        metavar="TTL",
+        help="IP TTL of hole-punching REGISTERs: 1 sends none (no NAT in front), more sends 16 "
+        "to the next ports at that TTL (NAT levels + 1)",
+    )
     a(
         "-e",
         dest="preferred",
