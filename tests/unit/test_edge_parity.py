@@ -6,6 +6,8 @@ supernode failures."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 
 from pyn2n.cli.common import UsageError
 from pyn2n.cli.edge import build_config, with_preferred
@@ -268,3 +270,12 @@ def test_lan_discovery_flag() -> None:
     assert not parse_edge_args([*BASE, "-S1"], env={}).local_discovery
     config = build_config(parse_edge_args(BASE, env={}), [("198.18.0.2", 7654)])
     assert config.local_discovery
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hst.binary(max_size=120))
+def test_lan_socket_never_raises(data: bytes) -> None:
+    edge, clock = registered_edge(local_discovery=True)
+    edge.receive_local(data, LAN_PEER, clock())
+    edge.receive_local(bytes([3, 2, 0, 5]) + data, LAN_PEER, clock())
+    assert sum(edge.drops.values()) >= 1 or edge.peers.pending

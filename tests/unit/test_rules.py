@@ -5,6 +5,8 @@ applying them both ways."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.rules import ICMP, TCP, UDP, RuleError, TrafficFilter, parse_rule
@@ -158,3 +160,13 @@ def test_edge_drops_filtered_frames_both_ways() -> None:
     edge.receive_datagram(packet(PEER_MAC, MY_MAC, in_telnet), PEER_ADDR, clock())
     edge.receive_datagram(packet(PEER_MAC, MY_MAC, in_web), PEER_ADDR, clock())
     assert edge.frames_to_write() == [in_web] and edge.drops["filtered"] == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80), st.sampled_from([b"\x08\x00", b"\x08\x06", b"\x86\xdd"]))
+def test_any_frame_gets_a_verdict(tail: bytes, ethertype: bytes) -> None:
+    f = TrafficFilter.parse(
+        ["0.0.0.0/0,0.0.0.0/0:[0,1000],TCP-,UDP+,ICMP-", "10.0.0.0/8,0.0.0.0/0,UDP-"]
+    )
+    assert f is not None
+    assert f.allows(A + B + ethertype + tail) in (True, False)

@@ -7,7 +7,8 @@ header_encryption, `-I` desc (also the username with `-J`), `-J` password, `-P`
 federation_pubkey, `-i` register_interval, `-r` allow_routing, `--drop-multicast`
 drop_multicast (`-E` is accepted and changes nothing: pyn2n carries multicast by default),
 `-S1` no_p2p, `--select-rtt`/`--select-mac` selection, `--management-password` mgmt_password,
-`-R` rules, `-L` register_ttl, `-e` preferred_sock, `-a dhcp:0.0.0.0` dhcp.
+`-R` rules, `-L` register_ttl, `-e` preferred_sock, `-a dhcp:0.0.0.0` dhcp, LAN multicast
+discovery local_discovery (the CLI turns it on unless `--no-local-discovery`, `-e` or `-S1`).
 `fastpath` (pyn2n): negotiate the fast path with other pyn2n edges (core/fastpath/); the CLI
 turns it on unless `--no-fastpath`, and then feeds TAP frames with virtio headers.
 Mistakes raise `ConfigError` naming the problem and the fix.
