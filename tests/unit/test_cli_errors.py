@@ -36,7 +36,7 @@ def edge_error(*extra: str) -> str:
         ("198.19.0.0", "is the network address"),  # /24 by default
         ("198.19.0.3/33", "-a '198.19.0.3/33': the prefix length must be between 1 and 30"),
         ("198.19.0.3/x", "-a '198.19.0.3/x': the prefix length"),
-        ("dhcp:0.0.0.0", "DHCP mode is not supported yet; leave out -a"),
+        ("dhcp:0.0.0.0", "-a dhcp:0.0.0.0 needs -r"),
     ],
 )
 def test_address_errors(address: str, words: str) -> None:

@@ -8,6 +8,7 @@ Unless `--no-fastpath`, the TAP is opened with virtio headers for the fast path 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -23,6 +24,7 @@ from pyn2n.cli.service import prepare_service, setup_service_logging
 from pyn2n.cli.watch import RESOLVE_RETRY, Addr, DecisionLog, Resolver, resolve_once
 from pyn2n.core.config import ConfigError
 from pyn2n.core.edge import Edge
+from pyn2n.core.edge.discovery import ReopenSocket, TtlDatagrams
 from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event, IpAssigned
 from pyn2n.mgmt.protocol import Control
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
     from pyn2n.io.addrwatch import AddressWatch
     from pyn2n.io.mcastroute import Route
+    from pyn2n.io.udp import UdpSocket
     from pyn2n.mgmt.edge_views import EdgeViews
 
 log = logging.getLogger("pyn2n.edge")
@@ -108,6 +111,10 @@ def build_config(args: EdgeArgs, supernodes: list[Addr]) -> EdgeConfig:
             mgmt_password=args.mgmt_password,
             fastpath=args.fastpath,
             ipv6=any(":" in host for host, _port in supernodes),
+            rules=args.rules,
+            register_ttl=args.register_ttl,
+            dhcp=args.ip_mode == "dhcp",
+            local_discovery=args.local_discovery,
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -139,24 +146,15 @@ def _main(argv: list[str]) -> int:
     config = build_config(args, supernodes)
     # imported late so `pyn2n edge -h` and flag errors work without Linux privileges
     from pyn2n.cli.observe import attach_observers
-    from pyn2n.cli.runtime import EdgeRuntime, bind_udp, open_management
+    from pyn2n.cli.runtime import EdgeRuntime, open_management
     from pyn2n.core.fastpath.framing import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.netconf import configure_tap, mac_text
     from pyn2n.io.tap import TapDevice
     from pyn2n.mgmt.edge_views import EdgeViews
 
+    udp, config = open_underlay(args, config)
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
-    udp = bind_udp(
-        args.bind,
-        args.local_port,
-        ipv6="::" if config.ipv6 else None,
-        tcp="dial" if args.tcp else None,
-    )
-    if args.tos is not None:
-        udp.set_tos(args.tos)
-    if args.pmtu_discovery:
-        udp.set_pmtu_discovery(True)
     mgmt_sock = open_management(args.mgmt_port)
     try:
         # the fast path reads and writes frames with virtio headers (TSO super-frames)
@@ -182,6 +180,14 @@ def _main(argv: list[str]) -> int:
     )
 
     def on_event(event: Event) -> bool:
+        if isinstance(event, TtlDatagrams):
+            failed = udp.send_with_ttl(event.datagrams, event.ttl)  # -L
+            if failed:
+                node.send_failed(failed)
+            return True
+        if isinstance(event, ReopenSocket):
+            reopen_socket(udp, runtime, node, args.local_port)
+            return True
         if not isinstance(event, IpAssigned):
             return False
         ip = f"{event.ip4addr}/{event.prefix}"
@@ -205,6 +211,7 @@ def _main(argv: list[str]) -> int:
     watch_runtime(runtime, node, views, unresolved)
     attach_observers(runtime, views, metrics=args.metrics, http=args.http, tap=tap.name)
     prepare_service(runtime, args.service, keep=edge_capabilities(args))
+    add_parity_hooks(runtime, node, config, tap.name)
     addresses = watch_addresses(runtime, node, tap.name)
     routes = multicast_routes(tap.name) if args.multicast_route else []
     try:
@@ -216,6 +223,26 @@ def _main(argv: list[str]) -> int:
             from pyn2n.io.mcastroute import remove_routes
 
             remove_routes(routes)
+
+
+def open_underlay(args: EdgeArgs, config: EdgeConfig) -> tuple[UdpSocket, EdgeConfig]:
+    """The UDP socket (with an IPv6 one for an IPv6 supernode, TCP links with -S2), its -T and
+    -D options, and the configuration with the -e socket, which needs the bound port."""
+    from pyn2n.cli.runtime import bind_udp
+
+    udp = bind_udp(
+        args.bind,
+        args.local_port,
+        ipv6="::" if config.ipv6 else None,
+        tcp="dial" if args.tcp else None,
+    )
+    if args.preferred is not None:
+        config = with_preferred(config, args.preferred, udp.local_port)
+    if args.tos is not None:
+        udp.set_tos(args.tos)
+    if args.pmtu_discovery:
+        udp.set_pmtu_discovery(True)
+    return udp, config
 
 
 def multicast_routes(device: str) -> list[Route]:
@@ -256,6 +283,110 @@ def edge_capabilities(args: EdgeArgs) -> set[int]:
     from pyn2n.io.privileges import CAP_NET_ADMIN
 
     return {CAP_NET_ADMIN} if args.ip_mode == "auto" or args.multicast_route else set()
+
+
+def add_parity_hooks(runtime: EdgeRuntime, node: Edge, config: EdgeConfig, device: str) -> None:
+    """DHCP mode follows the TAP's address; LAN discovery listens on n2n's group."""
+    if config.dhcp:
+        runtime.add_wake_hook(dhcp_watch(node, device), tick=True)
+    if config.local_discovery:
+        listen_on_lan(runtime, node)
+
+
+def listen_on_lan(runtime: EdgeRuntime, node: Edge) -> None:
+    """n2n's LAN discovery: other edges' multicast REGISTERs on 224.0.0.68:1968."""
+    from pyn2n.constants import N2N_MULTICAST_GROUP, N2N_MULTICAST_PORT
+    from pyn2n.io.udp import open_group_listener
+
+    try:
+        sock = open_group_listener(N2N_MULTICAST_GROUP, N2N_MULTICAST_PORT)
+    except OSError as exc:
+        log.warning(
+            "no LAN discovery: cannot join %s:%d (%s)",
+            N2N_MULTICAST_GROUP,
+            N2N_MULTICAST_PORT,
+            exc.strerror,
+        )
+        return
+
+    def on_lan() -> None:
+        while True:
+            try:
+                data, addr = sock.recvfrom(2048)
+            except OSError:  # EAGAIN: drained (an ICMP error: the next read goes on)
+                return
+            node.receive_local(data, addr, time.monotonic())
+
+    runtime.loop.add_reader(sock, on_lan)
+
+
+def reopen_socket(udp: UdpSocket, runtime: EdgeRuntime, node: Edge, port: int) -> None:
+    """n2n: no supernode answered for 15 rounds and no peer talks to us directly: a fresh UDP
+    socket (a new port unless -p gave one), in case the old one's NAT mappings are stuck. A
+    privileged -p port is kept as it is (re-binding it may need rights we dropped), as n2n."""
+    if 0 < port <= 1024:
+        return
+    try:
+        new_port = udp.reopen()[1]
+    except OSError as exc:
+        log.warning("could not re-open the UDP socket (%s); keeping the old one", exc.strerror)
+        return
+    runtime.loop.rewatch(udp.fileno())
+    pref = node.config.preferred_sock
+    if pref is not None:  # -e: the advertised port follows the socket (n2n)
+        node.config.preferred_sock = (pref[0], new_port)
+    log.warning("no supernode answers: re-opened the UDP socket, now port %d", new_port)
+
+
+def with_preferred(config: EdgeConfig, preferred: str, port: int) -> EdgeConfig:
+    """-e IP or -e auto: the socket peers on our LAN should use, sent in REGISTER_SUPER."""
+    from pyn2n.io.udp import local_address_towards
+
+    host = preferred
+    if preferred == "auto":
+        found = local_address_towards(config.supernodes[0])
+        if found is None:
+            raise UsageError(
+                f"-e auto: no route to the supernode {config.supernodes[0][0]}; "
+                "give the LAN address with -e IP"
+            )
+        host = found
+        log.info("-e auto: advertising %s:%d to peers on the LAN", host, port)
+    try:
+        return dataclasses.replace(config, preferred_sock=(host, port))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+DHCP_CHECK = 5.0  # seconds between looks at the TAP's address in DHCP mode (n2n: 30)
+
+
+def dhcp_watch(node: Edge, device: str) -> Callable[[], None]:
+    """DHCP mode: follow the address a DHCP client put on the TAP (n2n re-reads it too), so
+    REGISTERs and the supernode show it."""
+    from pyn2n.io.netconf import get_addresses
+
+    checked = 0.0
+    seen = ""
+
+    def check() -> None:
+        nonlocal checked, seen
+        now = time.monotonic()
+        if now - checked < DHCP_CHECK:
+            return
+        checked = now
+        try:
+            found = get_addresses(device)
+        except OSError:
+            return
+        text = found[0] if found else ""
+        if text != seen:
+            seen = text
+            ip, _, prefix = text.partition("/")
+            node.set_tap_address(ip or None, int(prefix) if prefix else 0)
+            log.info("DHCP mode: TAP address now %s", text or "none")
+
+    return check
 
 
 def watch_runtime(

@@ -54,6 +54,10 @@ class EdgeArgs:
     pmtu_discovery: bool = False
     fastpath: bool = True  # pyn2n: negotiate the fast path with other pyn2n edges
     verbosity: int = 2
+    rules: list[str] = field(default_factory=list)  # -R
+    register_ttl: int = 0  # -L
+    preferred: str | None = None  # -e: an IPv4 address or "auto"
+    local_discovery: bool = True  # n2n's LAN multicast discovery (off with -e or -S1)
     extras: dict[str, str] = field(default_factory=dict)
     service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
     multicast_route: bool = False  # pyn2n: route 224.0.0.0/4 (and ff00::/8) through the TAP
@@ -182,9 +186,37 @@ def build_parser() -> Parser:
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
     add_service_flags(p)
     add_observe_flags(a)
+    a(
+        "-R",
+        dest="rules",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="traffic rule, repeatable: src_ip[/len][:port|:[lo,hi]],dst_ip[/len][:port|:[lo,hi]]"
+        ",TCP+|-,UDP+|-,ICMP+|- (the fast path is off with rules)",
+    )
+    a(
+        "-L",
+        dest="register_ttl",
+        metavar="TTL",
+        help="IP TTL of hole-punching REGISTERs: 1 sends none (no NAT in front), more sends 16 "
+        "to the next ports at that TTL (NAT levels + 1)",
+    )
+    a(
+        "-e",
+        dest="preferred",
+        metavar="IP|auto",
+        help="local address to advertise to peers on the same LAN (auto: the one towards "
+        "the supernode)",
+    )
+    a(
+        "--no-local-discovery",
+        action="store_true",
+        help="no REGISTERs to n2n's LAN multicast group 224.0.0.68:1968 (peers on our LAN)",
+    )
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
-    for flag in ("-e", "-L", "-R", "-n", "-x"):
+    for flag in ("-n", "-x"):
         a(flag, dest="unsupported_" + flag[1], metavar="X", help=argparse.SUPPRESS)
     return p
 
@@ -237,6 +269,7 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
     _parse_sockets(ns, out)
     _parse_user(ns, env, out)
     _parse_paths(ns, out)
+    _parse_parity(ns, out)
     out.verbosity = max(0, 2 + ns.verbose - ns.quiet)
     out.service = service_args(ns)
     out.metrics = parse_listen(ns.metrics, "--metrics")
@@ -245,7 +278,7 @@ def parse_edge_args(argv: Sequence[str], env: dict[str, str] | None = None) -> E
 
 
 def _reject_unsupported(ns: argparse.Namespace) -> None:
-    for flag in ("e", "L", "R", "n", "x"):
+    for flag in ("n", "x"):
         if getattr(ns, "unsupported_" + flag) is not None:
             hint = " (n2n 3.1 removed it too; use routes)" if flag == "n" else ""
             raise UsageError(f"-{flag} is an n2n option pyn2n does not support{hint}; remove it")
@@ -363,10 +396,9 @@ def _parse_address(text: str, out: EdgeArgs) -> None:
     if not sep:
         mode, rest = "static", text
     if mode == "dhcp":
-        raise UsageError(
-            f"-a {text!r}: DHCP mode is not supported yet; leave out -a to get an address "
-            "from the supernode (auto-IP), or give a static one with -a IP/N"
-        )
+        # n2n: the TAP stays without an address and a DHCP client on it asks other edges
+        out.ip_mode = "dhcp"
+        return
     if mode != "static":
         raise UsageError(f"-a {text!r}: write -a IP[/N] or -a static:IP[/N]")
     ip, slash, bits = rest.partition("/")
@@ -390,3 +422,24 @@ def _parse_address(text: str, out: EdgeArgs) -> None:
         )
     out.ip_mode = mode
     out.ip = ip
+
+
+def _parse_parity(ns: argparse.Namespace, out: EdgeArgs) -> None:
+    """-R, -L, -e, DHCP mode and LAN discovery."""
+    from pyn2n.core.rules import RuleError, parse_rule
+
+    for text in ns.rules:
+        try:
+            parse_rule(text)
+        except RuleError as exc:
+            raise UsageError(str(exc)) from None
+    out.rules = list(ns.rules)
+    if ns.register_ttl is not None:
+        out.register_ttl = _int(ns.register_ttl, "-L", 1, 255, "the TTL")
+    if ns.preferred is not None:
+        if ns.preferred != "auto":
+            _ipv4(ns.preferred, "-e")
+        out.preferred = ns.preferred
+    if out.ip_mode == "dhcp" and not out.allow_routing:
+        raise UsageError("-a dhcp:0.0.0.0 needs -r (DHCP answers come from another edge's host)")
+    out.local_discovery = not (ns.no_local_discovery or ns.preferred or out.no_p2p)

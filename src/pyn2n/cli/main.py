@@ -12,6 +12,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "supernode": ("pyn2n.cli.supernode", "run a supernode (n2n's `supernode` flags)"),
     "ctl": ("pyn2n.cli.ctl", "query a running edge or supernode (n2n-ctl)"),
     "keygen": ("pyn2n.cli.keygen", "make user/password and federation keys (n2n-keygen)"),
+    "decode": ("pyn2n.cli.decode", "decode a capture of n2n traffic into its frames (n2n-decode)"),
+    "route": ("pyn2n.cli.route", "send traffic through a gateway edge (n2n-route)"),
     "lab": ("pyn2n.lab.cli", "virtual clouds in network namespaces: up, status, down, demo"),
     "bench": (
         "pyn2n.bench.cli",

@@ -95,6 +95,10 @@ EDGE_DROPS: dict[str, str] = {
     "tap_multicast": "normal with -E (drop_multicast): a multicast TAP frame",
     "tap_not_registered": "normal at start-up: a TAP frame before our first REGISTER_SUPER_ACK",
     "tap_routed": "without -r: an outgoing IPv4 frame whose source is not our address",
+    "tap_filtered": "-R: an outgoing frame a traffic rule drops",
+    "filtered": "-R: a received frame a traffic rule drops",
+    "local_self": "normal: our own LAN discovery REGISTER, looped back by the multicast group",
+    "local_unexpected": "a datagram on the LAN discovery port other than a multicast REGISTER",
     "tap_offload": "a TAP super-frame or checksum request that cannot be cut into plain frames",
     # the driver
     "send_failed": "datagrams the UDP driver could not send",

@@ -6,7 +6,9 @@ supernode, `-m` mac, `-M` mtu, `-k` key, `-A` transform, `-z` compression, `-H`
 header_encryption, `-I` desc (also the username with `-J`), `-J` password, `-P`
 federation_pubkey, `-i` register_interval, `-r` allow_routing, `--drop-multicast`
 drop_multicast (`-E` is accepted and changes nothing: pyn2n carries multicast by default),
-`-S1` no_p2p, `--select-rtt`/`--select-mac` selection, `--management-password` mgmt_password.
+`-S1` no_p2p, `--select-rtt`/`--select-mac` selection, `--management-password` mgmt_password,
+`-R` rules, `-L` register_ttl, `-e` preferred_sock, `-a dhcp:0.0.0.0` dhcp, LAN multicast
+discovery local_discovery (the CLI turns it on unless `--no-local-discovery`, `-e` or `-S1`).
 `fastpath` (pyn2n): negotiate the fast path with other pyn2n edges (core/fastpath/); the CLI
 turns it on unless `--no-fastpath`, and then feeds TAP frames with virtio headers.
 Mistakes raise `ConfigError` naming the problem and the fix.
@@ -15,7 +17,7 @@ Mistakes raise `ConfigError` naming the problem and the fix.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyn2n.constants import (
     DEFAULT_MGMT_PASSWORD,
@@ -34,6 +36,7 @@ from pyn2n.constants import (
 )
 from pyn2n.core.api import Addr
 from pyn2n.core.config import ConfigError
+from pyn2n.core.rules import parse_rule
 from pyn2n.core.selection import STRATEGIES
 
 __all__ = ["EdgeConfig"]
@@ -73,6 +76,13 @@ class EdgeConfig:
     mgmt_password: str = DEFAULT_MGMT_PASSWORD
     fastpath: bool = False
     ipv6: bool = False  # the driver has an IPv6 socket: peers' IPv6 sockets are usable
+    # -R rules in n2n's syntax (core/rules.py); the fast path is off with rules, because its
+    # super-frames would pass them by
+    rules: list[str] = field(default_factory=list)
+    register_ttl: int = 0  # -L: IP TTL of the hole-punching REGISTERs (0: the system's)
+    preferred_sock: Addr | None = None  # -e: our LAN socket, sent in REGISTER_SUPER
+    dhcp: bool = False  # -a dhcp:0.0.0.0: the TAP gets its address from a DHCP server
+    local_discovery: bool = False  # REGISTERs to n2n's LAN group 224.0.0.68:1968 (CLI: on)
 
     def __post_init__(self) -> None:
         self._check_community()
@@ -81,6 +91,7 @@ class EdgeConfig:
         self._check_mac()
         self._check_crypto()
         self._check_misc()
+        self._check_parity()
 
     # -- derived values -------------------------------------------------------------------------
 
@@ -91,7 +102,7 @@ class EdgeConfig:
 
     @property
     def auto_ip(self) -> bool:
-        return self.ip is None
+        return self.ip is None and not self.dhcp
 
     @property
     def user_password(self) -> bool:
@@ -246,3 +257,22 @@ class EdgeConfig:
                 )
             # n2n silently keeps the first 15 bytes of a long hostname; so do we
             self.desc = raw[: N2N_DESC_SIZE - 1].decode("utf-8", "ignore")
+
+    def _check_parity(self) -> None:
+        """-R, -L, -e and DHCP mode."""
+        for text in self.rules:
+            parse_rule(text)  # RuleError (a ConfigError) names the fix
+        if self.rules:
+            self.fastpath = False
+        if not 0 <= self.register_ttl <= 255:
+            raise ConfigError(f"-L {self.register_ttl}: a TTL is 1..255 (0: the system's)")
+        if self.preferred_sock is not None:
+            host, port = self.preferred_sock
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError as exc:
+                raise ConfigError(f"-e {host!r}: not an IPv4 address (or use -e auto)") from exc
+            if not 0 <= port <= 0xFFFF:
+                raise ConfigError(f"-e {host}: port {port} out of range")
+        if self.dhcp and not self.allow_routing:
+            raise ConfigError("DHCP mode (-a dhcp:0.0.0.0) needs -r: add -r")

@@ -172,6 +172,13 @@ class EventLoop:
 
         self.add_reader(watch, on_change)
 
+    def rewatch(self, fd: int) -> None:
+        """The file behind `fd` was replaced (a re-opened socket, `UdpSocket.reopen`): watch the
+        new one with the same handler (epoll dropped the closed one by itself)."""
+        with contextlib.suppress(FileNotFoundError):
+            self._epoll.unregister(fd)
+        self._epoll.register(fd, select.EPOLLIN)
+
     def stop(self) -> None:
         """Make `run()` return soon; safe from a signal handler or another thread."""
         self._stopping = True

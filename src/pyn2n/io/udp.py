@@ -17,6 +17,7 @@ reads with `recvmsg` and returns each read's segment size from its UDP_GRO contr
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 
@@ -70,8 +71,11 @@ class UdpSocket:
     `family` is AF_INET6 (then IPv6 only: `io/underlay.py` pairs the two)."""
 
     __slots__ = (
+        "_bound",
+        "_buffer_bytes",
         "_gro_drain",
         "_gso_refused",
+        "_opts",
         "_sock",
         "bufsize",
         "gro",
@@ -107,6 +111,9 @@ class UdpSocket:
             sock.close()
             raise
         self._sock = sock
+        self._bound = (bind_addr, port)  # for `reopen`: port 0 draws a new one
+        self._buffer_bytes = buffer_bytes
+        self._opts: dict[int, int] = {}  # IP-level options set since, re-applied by `reopen`
         # Longer datagrams are truncated to this; n2n's own receive buffer has the same size.
         self.bufsize = bufsize
         self.recv_errors = 0
@@ -124,12 +131,14 @@ class UdpSocket:
     def set_tos(self, tos: int) -> None:
         """IP TOS/DSCP of outgoing datagrams (n2n `-T`)."""
         self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+        self._opts[socket.IP_TOS] = tos
 
     def set_pmtu_discovery(self, on: bool) -> None:
         """Path-MTU discovery (n2n `-D`); off by default, as in n2n."""
         self._sock.setsockopt(
             socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if on else IP_PMTUDISC_DONT
         )
+        self._opts[IP_MTU_DISCOVER] = IP_PMTUDISC_DO if on else IP_PMTUDISC_DONT
 
     @property
     def local_addr(self) -> Addr:
@@ -184,6 +193,40 @@ class UdpSocket:
             except OSError:
                 failed += 1
         return failed
+
+    def reopen(self) -> Addr:
+        """Close the socket and open a fresh one behind the same descriptor (n2n does after
+        repeated supernode failures): the same address, the same port when one was given (-p),
+        else a new one; buffers and options as before. The loop must watch the descriptor
+        again (its epoll forgot the closed socket). Returns the new local address."""
+        sock = self._sock
+        fresh = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            fresh.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            _grow_buffer(fresh, SO_RCVBUFFORCE, socket.SO_RCVBUF, self._buffer_bytes)
+            _grow_buffer(fresh, SO_SNDBUFFORCE, socket.SO_SNDBUF, self._buffer_bytes)
+            for opt, value in self._opts.items():
+                fresh.setsockopt(socket.IPPROTO_IP, opt, value)
+            os.dup2(fresh.fileno(), sock.fileno(), inheritable=False)  # closes the old socket
+        finally:
+            fresh.close()
+        sock.bind(self._bound)
+        sock.setblocking(False)
+        if self.gro:
+            self.gro = False
+            self.set_gro(True)
+        return self.local_addr
+
+    def send_with_ttl(self, datagrams: tuple[tuple[bytes, Addr], ...], ttl: int) -> int:
+        """n2n -L: these datagrams with IP_TTL `ttl`, then the socket's TTL back (per send, so
+        the data path never pays for it); returns how many the kernel refused."""
+        sock = self._sock
+        old = sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        try:
+            return self.send_batch(list(datagrams))
+        finally:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, old)
 
     # ---------------------------------------------------------------- fast path
 
@@ -277,6 +320,34 @@ class UdpSocket:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_group_listener(group: str, port: int) -> socket.socket:
+    """A non-blocking socket on `port` that has joined the IPv4 multicast `group` on the default
+    interface (n2n's LAN discovery, 224.0.0.68:1968); shared with other edges on the host
+    (SO_REUSEADDR, as n2n). Raises OSError."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", port))
+        mreq = socket.inet_aton(group) + socket.inet_aton("0.0.0.0")
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def local_address_towards(addr: Addr) -> str | None:
+    """The local IPv4 address of the route to `addr` (n2n `-e auto`): a connected UDP socket
+    sends nothing, the kernel only picks the source. None when there is no route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(addr)
+        except OSError:
+            return None
+        return str(probe.getsockname()[0])
 
 
 class ManagementSocket:

@@ -22,6 +22,7 @@ from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
 from pyn2n.core.peers import KEYS_DIFFER, NO_SOCK
+from pyn2n.core.rules import TrafficFilter
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
 from pyn2n.transforms import (
     TRANSFORM_NAMES,
@@ -60,6 +61,11 @@ class DataPath:
         )
         self.decompressors: dict[int, Compression] = {}
         self.drop_multicast = config.drop_multicast
+        self.rules = TrafficFilter.parse(config.rules)
+        if self.rules is not None:
+            # -R: the filtering variants shadow the methods, so without rules nothing is paid
+            self.receive_frame = self._receive_frame_filtered  # type: ignore[method-assign]
+            self._open = self._open_filtered  # type: ignore[method-assign]
         self.routing = config.allow_routing
         self.hosts = HostTable()  # -r: bridged hosts behind other edges
         self.next_purge_hosts = now + SWEEP_TIME
@@ -100,6 +106,14 @@ class DataPath:
             self.drops["tap_not_registered"] += 1
             return
         self.send_frame(frame, group, now)
+
+    def _receive_frame_filtered(self, frame: bytes, now: float) -> None:
+        """`receive_frame` with -R rules (n2n filters TAP frames before sending them)."""
+        assert self.rules is not None
+        if len(frame) >= 14 and not self.rules.allows(frame):
+            self.drops["tap_filtered"] += 1
+            return
+        DataPath.receive_frame(self, frame, now)
 
     def receive_vnet_frames(self, frames: list[bytes], now: float) -> None:
         """A batch read from a TAP opened with IFF_VNET_HDR (10-byte virtio_net_hdr + frame).
@@ -322,6 +336,19 @@ class DataPath:
         if self.routing and not self.hosts.learn(frame, 0, src, now):
             drops["hosts_full"] += 1
         self.frames.append(frame)
+
+    def _open_filtered(
+        self, data: bytes, off: int, comp: int, tid: int, src: bytes, now: float
+    ) -> None:
+        """`_open` with -R rules: a frame it delivered is taken back if a rule drops it (n2n
+        filters after learning bridged hosts, as here)."""
+        assert self.rules is not None
+        frames = self.frames
+        n = len(frames)
+        DataPath._open(self, data, off, comp, tid, src, now)
+        if len(frames) > n and not self.rules.allows(frames[-1]):
+            frames.pop()
+            self.drops["filtered"] += 1
 
     def _group_ok(self, frame: bytes, data: bytes, src: bytes, now: float) -> bool:
         """A received broadcast or multicast frame: ours to deliver?"""

@@ -5,24 +5,68 @@ supernode, QUERY_PEER for relayed destinations, and the purge of silent peers. A
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pyn2n.constants import (
     N2N_FLAGS_SOCKET,
     N2N_FORWARDED_REG_COOKIE,
     N2N_LOCAL_REG_COOKIE,
+    N2N_MCAST_REG_COOKIE,
+    N2N_MULTICAST_GROUP,
+    N2N_MULTICAST_PORT,
+    N2N_PORT_REG_COOKIE,
     N2N_REGULAR_REG_COOKIE,
     PEER_PURGE_TIMEOUT,
     PURGE_REGISTRATION_FREQ,
 )
 from pyn2n.core.api import Addr
 from pyn2n.core.edge.state import EdgeState, RxContext, peer_addr
-from pyn2n.core.events import PeerAction
+from pyn2n.core.events import Event, PeerAction
 from pyn2n.core.peers import NO_SOCK, Peer
 from pyn2n.core.selection import NULL_MAC
-from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck
+from pyn2n.wire import WireError
+from pyn2n.wire.messages import PeerInfo, QueryPeer, Register, RegisterAck, decode, encode
 
 DevAddr = tuple[str, int] | None
+LAN_GROUP: Addr = (N2N_MULTICAST_GROUP, N2N_MULTICAST_PORT)  # n2n's LAN discovery
+PREDICTED_PORTS = 16  # n2n: -L above 1 punches this many ports from the announced one up
+CLOSE_SOCKET_COUNTER_MAX = 15  # n2n: supernode give-ups without a direct peer before a re-open
+
+
+@dataclass(slots=True, frozen=True)
+class TtlDatagrams(Event):
+    """-L: hole-punching REGISTERs the driver sends with IP_TTL `ttl` (that send only)."""
+
+    kind: ClassVar[str] = "ttl_datagrams"
+    ttl: int
+    datagrams: tuple[tuple[bytes, Addr], ...]
+
+    def data(self) -> dict[str, Any]:
+        return {"ttl": self.ttl, "count": len(self.datagrams)}
+
+
+@dataclass(slots=True, frozen=True)
+class ReopenSocket(Event):
+    """The driver closes the UDP socket and opens a fresh one (n2n: in multi-NAT setups a
+    socket whose mappings went stale never reaches a supernode again)."""
+
+    kind: ClassVar[str] = "reopen_socket"
+    give_ups: int
+
+
+def after_give_up(st: EdgeState, count: int) -> int:
+    """n2n `update_supernode_reg`: one more supernode given up on; with no direct peer (which
+    would show the socket works) the 15th asks the driver to re-open the socket. The new count."""
+    if st.peers.known:
+        return count
+    count += 1
+    if count < CLOSE_SOCKET_COUNTER_MAX:
+        return count
+    st.events.append(ReopenSocket(count))
+    return 0
 
 
 class Discovery:
@@ -191,9 +235,15 @@ class Discovery:
             peer = self._add_pending(mac, sock, now)
             if peer is None:
                 return
-            st.send_register(sock, mac, N2N_REGULAR_REG_COOKIE, now)
+            ttl = st.config.register_ttl
+            if not from_sn or ttl == 0:
+                st.send_register(sock, mac, N2N_REGULAR_REG_COOKIE, now)
+            elif ttl > 1:
+                self._predict_ports(sock, mac, ttl, now)
+            # -L 1 (a host without NAT): the peer answers our forwarded REGISTER (n2n)
             if from_sn:
                 st.send_register(st.sns.current.addr, mac, N2N_FORWARDED_REG_COOKIE, now)
+            self.register_with_local_peers()
         else:
             peer.sock = sock
         peer.last_seen = now
@@ -201,6 +251,63 @@ class Discovery:
             peer.dev_addr = dev
         if desc is not None:
             peer.desc = desc
+
+    def register_with_local_peers(self) -> None:
+        """n2n: a REGISTER to nobody in particular on the LAN's multicast group, so a peer on
+        our own LAN answers from its LAN address (no NAT hairpin needed); not with -e or -S1."""
+        st = self.st
+        if st.config.local_discovery and st.allow_p2p and st.config.preferred_sock is None:
+            reg = Register(N2N_MCAST_REG_COOKIE, st.mac, NULL_MAC, None, st.dev_addr(), st.desc)
+            st.send(reg, LAN_GROUP)
+
+    def on_local(self, data: bytes, addr: Addr, now: float) -> None:
+        """A datagram on the LAN discovery socket: a peer's multicast REGISTER is taken like a
+        direct one (n2n `via_multicast`): answered, and the peer registered with at `addr`."""
+        st = self.st
+        stamp = None
+        if st.secure is not None:
+            opened = st.secure.open(data)
+            if opened is None:
+                st.drops["he_decrypt"] += 1
+                return
+            data, stamp = opened.packet, opened.stamp
+        try:
+            common, msg = decode(data)
+        except WireError:
+            st.drops["decode"] += 1
+            return
+        if not isinstance(msg, Register) or msg.dst_mac != NULL_MAC or data[4:24] != st.community20:
+            st.drops["local_unexpected"] += 1
+            return
+        if msg.src_mac == st.mac:
+            st.drops["local_self"] += 1
+            return
+        if stamp is not None and not st.secure.check_stamp(msg.src_mac, stamp, common.pc):  # type: ignore[union-attr]
+            st.drops["replay"] += 1
+            return
+        ctx = RxContext(common, addr, None, stamp, msg.src_mac, now)
+        self.on_register(ctx, dataclasses.replace(msg, dst_mac=st.mac))
+
+    def _predict_ports(self, sock: Addr, mac: bytes, ttl: int, now: float) -> None:
+        """n2n -L above 1: REGISTERs to the next ports with a short TTL, so they open our NAT
+        towards a peer behind a symmetric NAT without reaching (and angering) its NAT."""
+        st = self.st
+        if not st.allow_p2p:
+            return
+        host, port = sock
+        out = []
+        for step in range(PREDICTED_PORTS):
+            p = (port + step) & 0xFFFF
+            if p:
+                data = encode(
+                    st.common,
+                    Register(N2N_PORT_REG_COOKIE, st.mac, mac, None, st.dev_addr(), st.desc),
+                )
+                out.append((st.secure.seal(data) if st.secure is not None else data, (host, p)))
+        peer = st.peers.pending.get(mac)
+        if peer is not None:
+            peer.reg_sent = now
+        st.events.append(TtlDatagrams(ttl, tuple(out)))
 
     def _add_pending(self, mac: bytes, sock: Addr, now: float) -> Peer | None:
         """A new pending peer, or None (counted) when the table is full."""

@@ -164,6 +164,15 @@ class Edge:
         st = self.st
         return sorted(str(ip_address(a)) for a in st.local4 | st.tap6 if a != bytes(4))
 
+    def receive_local(self, data: bytes, addr: Addr, now: float) -> None:
+        """A datagram from the LAN discovery socket (n2n's multicast group 224.0.0.68:1968)."""
+        self.data.timers_moved = True
+        self.disc.on_local(data, addr, now)
+
+    def set_tap_address(self, ip: str | None, prefix: int) -> None:
+        """DHCP mode: the address a DHCP client gave the TAP (sent in the next REGISTERs)."""
+        self.st.set_ip(ip, prefix)
+
     def add_supernode(self, addr: Addr) -> None:
         """A `-l` supernode whose name resolved only after start-up (the CLI retries DNS): it
         joins the list as a configured one would, for selection and failover."""

@@ -19,6 +19,7 @@ from pyn2n.constants import (
     SN_SELECTION_PING_COUNT,
     SWEEP_TIME,
 )
+from pyn2n.core.edge.discovery import after_give_up
 from pyn2n.core.edge.state import EdgeState, Phase, RxContext, SnWait, fmt, peer_addr
 from pyn2n.core.events import IpAssigned, Registered, RegistrationRefused, SupernodeChanged
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
@@ -32,7 +33,7 @@ from pyn2n.wire.messages import (
     ReRegisterSuper,
     UnregisterSuper,
 )
-from pyn2n.wire.types import IpSubnet, mac_to_str
+from pyn2n.wire.types import IpSubnet, Sock, mac_to_str
 
 SILENCE_WARN = 10.0  # seconds without any answer from a supernode before the warning
 
@@ -44,6 +45,7 @@ class Registration:
         self.st = st
         self.sn_wait = SnWait.WAITING
         self.sup_attempts = N2N_EDGE_SUP_ATTEMPTS
+        self.give_ups = 0  # supernodes given up on without a direct peer (socket re-open)
         self.last_register_req: float | None = None  # minus a random offset after RE_REGISTER
         self.reg_sent_at = now  # when the last REGISTER_SUPER really left (retry timing)
         self.rereg_at = now
@@ -161,6 +163,7 @@ class Registration:
             old = st.sns.current
             new = st.sns.give_up_current()
             self.sup_attempts = N2N_EDGE_SUP_ATTEMPTS
+            self.give_ups = after_give_up(st, self.give_ups)  # may ask for a socket re-open
             if new is not old:
                 st.events.append(SupernodeChanged(fmt(old.addr), fmt(new.addr), "unresponsive"))
         else:
@@ -346,7 +349,9 @@ class Registration:
         else:
             mac, dev = st.mac, st.dev_addr()
         auth = st.secure.local_auth() if st.secure is not None else st.auth
-        st.send(RegisterSuper(sn.last_cookie, mac, None, dev, st.desc, auth), sn.addr)
+        pref = st.config.preferred_sock  # -e: peers on our LAN REGISTER there (LOCAL cookie)
+        sock = Sock(*pref) if pref is not None else None
+        st.send(RegisterSuper(sn.last_cookie, mac, sock, dev, st.desc, auth), sn.addr)
 
     def send_unregister_super(self) -> None:
         st = self.st
