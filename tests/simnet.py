@@ -69,11 +69,11 @@ from typing import TYPE_CHECKING, Any
 
 from pyn2n.constants import (
     COMMON_HEADER_SIZE,
+    MSG_TYPE_PYN2N_GROUPS,
     N2N_FLAGS_FROM_SUPERNODE,
     N2N_FLAGS_OPTIONS,
     N2N_FLAGS_TYPE_MASK,
     N2N_PKT_VERSION,
-    MSG_TYPE_PYN2N_GROUPS,
     N2N_SN_LPORT_DEFAULT,
 )
 from pyn2n.core.api import Addr, Event
