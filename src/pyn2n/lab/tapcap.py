@@ -11,6 +11,7 @@ on SIGTERM): `frames` (probe datagrams seen arriving on the interface, to `--gro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import socket
@@ -59,10 +60,8 @@ def capture(iface: str, seconds: float, group: str | None = None) -> dict[str, A
                 continue
             now = time.monotonic()
             frames += 1
-            try:
+            with contextlib.suppress(ValueError):
                 seqs.add(int(body[len(MAGIC) :].split(b".", 1)[0]))
-            except ValueError:
-                pass
             if last is not None:
                 gap = max(gap, now - last)
             last = now
