@@ -5,20 +5,16 @@ edges snoop it; frames are counted on the TAPs with raw sockets (`pyn2n.lab.tapc
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pyn2n.lab import Lab
-from pyn2n.lab.overlay import TAP_NAME, Overlay, spawn
+from pyn2n.lab import Lab, tapcap
+from pyn2n.lab.overlay import TAP_NAME, Overlay
 
 pytestmark = pytest.mark.root
 
@@ -27,69 +23,10 @@ PORT = 5007
 SETTLE = 6.0  # s for the edges to know each other as pyn2n edges and their groups
 
 
-def _ready(proc: subprocess.Popen[str], what: str) -> None:
-    line = proc.stdout.readline() if proc.stdout else ""
-    assert '"ready"' in line, f"{what} did not start: {line!r}"
-
-
-def _result(lab: Lab, proc: subprocess.Popen[str]) -> dict[str, Any]:
-    if proc.poll() is None:
-        lab.stop(proc, signal.SIGTERM)
-    out = proc.stdout.read() if proc.stdout else ""
-    lines = [x for x in out.splitlines() if x.strip()]
-    assert lines, "a probe printed nothing"
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
-@contextmanager
-def probes(
-    lab: Lab, subscribers: list[str], watched: list[str], seconds: float
-) -> Iterator[dict[str, dict[str, Any]]]:
-    """Receivers that joined GROUP on `subscribers`, raw captures on the `watched` TAPs; their
-    results fill the yielded dict when the block ends."""
-    me = [sys.executable, "-m"]
-    procs: dict[str, subprocess.Popen[str]] = {}
-    results: dict[str, dict[str, Any]] = {}
-    try:
-        for node in watched:
-            argv = [*me, "pyn2n.lab.tapcap", "--iface", TAP_NAME, "--seconds", str(seconds)]
-            procs[f"cap:{node}"] = spawn(
-                lab, node, [*argv, "--group", GROUP], stdout=subprocess.PIPE, text=True
-            )
-        for node in subscribers:
-            argv = [*me, "pyn2n.lab.mcast", "recv", "--iface", lab.overlay_ip(node)]
-            argv += ["--group", GROUP, "--port", str(PORT), "--timeout", str(seconds)]
-            argv += ["--count", "1000000"]
-            procs[f"recv:{node}"] = spawn(lab, node, argv, stdout=subprocess.PIPE, text=True)
-        for name, proc in procs.items():
-            _ready(proc, name)
-        time.sleep(1.0)  # the joins reach the sender (GROUPS)
-        yield results
-    finally:
-        for name, proc in procs.items():
-            try:
-                results[name] = _result(lab, proc)
-            finally:
-                if proc.poll() is None:
-                    lab.stop(proc, signal.SIGKILL)
-                if proc.stdout is not None:
-                    proc.stdout.close()
-
-
-def send(lab: Lab, node: str, count: int, interval: float) -> int:
-    argv = [sys.executable, "-m", "pyn2n.lab.mcast", "send", "--iface", lab.overlay_ip(node)]
-    argv += ["--group", GROUP, "--port", str(PORT), "--count", str(count)]
-    done = lab.run(
-        node,
-        [*argv, "--interval", str(interval)],
-        capture_output=True,
-        text=True,
-        timeout=count * interval + 30,
+def probes(lab: Lab, subscribers: list[str], watched: list[str], seconds: float) -> Any:
+    return tapcap.probes(
+        lab, subscribers, watched, group=GROUP, port=PORT, seconds=seconds, tap=TAP_NAME
     )
-    assert done.returncode == 0, done.stderr
-    sent: int = json.loads(done.stdout)["sent"]
-    return sent
 
 
 def relayed(ov: Overlay) -> int:
@@ -115,7 +52,8 @@ def test_a_pruned_stream_reaches_its_subscriber_only(
     before = relayed(ov)
     dups = {e: ov.drops(e).get("group_duplicate", 0) for e in ("e2", "e3", "e4")}
     with probes(lab, ["e2"], ["e2", "e3", "e4"], seconds=count * 0.01 + 6) as got:
-        assert send(lab, "e1", count, 0.01) == count
+        sender = tapcap.send(lab, "e1", group=GROUP, port=PORT, count=count, interval=0.01)
+        assert tapcap.sent(lab, sender, timeout=count * 0.01 + 30) == count
         time.sleep(1.0)
     after = relayed(ov)
     recv = got["recv:e2"]
@@ -138,22 +76,10 @@ def test_multicast_keeps_flowing_when_the_supernode_is_killed(
     lab = ov.lab
     count, interval = 500, 0.02  # 10 s
     with probes(lab, ["e2", "e3"], ["e2", "e3"], seconds=count * interval + 8) as got:
-        sender = spawn(
-            lab,
-            "e1",
-            [
-                *[sys.executable, "-m", "pyn2n.lab.mcast", "send"],
-                *["--iface", lab.overlay_ip("e1"), "--group", GROUP, "--port", str(PORT)],
-                *["--count", str(count), "--interval", str(interval)],
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        sender = tapcap.send(lab, "e1", group=GROUP, port=PORT, count=count, interval=interval)
         time.sleep(2.0)
         ov.kill("sn")  # SIGKILL, no standby: nobody answers the edges any more
-        sender.wait(timeout=count * interval + 30)
-        if sender.stdout is not None:
-            sender.stdout.close()
+        assert tapcap.sent(lab, sender, timeout=count * interval + 30) == count
         time.sleep(1.0)
     print(f"after the supernode kill: {got}", file=sys.stderr)
     for edge in ("e2", "e3"):

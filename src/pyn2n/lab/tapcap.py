@@ -6,6 +6,9 @@ socket: what the kernel of a node sees, whether or not any socket joined the gro
 Prints `{"ready": true}` once listening, then one JSON object when `--seconds` have passed (or
 on SIGTERM): `frames` (probe datagrams seen arriving on the interface, to `--group` if given),
 `distinct` sequence numbers, and `max_gap` (the longest silence between two of them, seconds).
+
+`probes(lab, ...)` runs such captures and `pyn2n.lab.mcast` receivers in a lab's namespaces for
+the length of a `with` block; `send(lab, ...)` runs the probe's sender.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import contextlib
 import json
 import signal
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from pyn2n.lab.lab import Lab
 from pyn2n.lab.mcast import MAGIC
+from pyn2n.lab.overlay import spawn
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -66,6 +73,89 @@ def capture(iface: str, seconds: float, group: str | None = None) -> dict[str, A
                 gap = max(gap, now - last)
             last = now
     return {"frames": frames, "distinct": len(seqs), "max_gap": round(gap, 3)}
+
+
+def _ready(proc: subprocess.Popen[str], what: str) -> None:
+    line = proc.stdout.readline() if proc.stdout else ""
+    if '"ready"' not in line:
+        raise RuntimeError(f"{what} did not start: {line!r}")
+
+
+def _result(lab: Lab, proc: subprocess.Popen[str]) -> dict[str, Any]:
+    if proc.poll() is None:
+        lab.stop(proc, signal.SIGTERM)
+    out = proc.stdout.read() if proc.stdout else ""
+    lines = [x for x in out.splitlines() if x.strip()]
+    if not lines:
+        return {"error": "printed nothing"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+@contextmanager
+def probes(
+    lab: Lab,
+    subscribers: Sequence[str],
+    watched: Sequence[str],
+    *,
+    group: str,
+    port: int,
+    seconds: float,
+    tap: str = "edge0",
+    settle: float = 1.0,
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """Receivers that joined `group` on the `subscribers` (by their overlay address), raw
+    captures on the `watched` nodes' TAPs; when the block ends, the yielded dict holds their
+    results as "recv:<node>" and "cap:<node>". `settle` s pass after the joins before the block
+    runs (so the joins reach the senders)."""
+    me = [sys.executable, "-m"]
+    procs: dict[str, subprocess.Popen[str]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for node in watched:
+            argv = [*me, "pyn2n.lab.tapcap", "--iface", tap, "--seconds", str(seconds)]
+            procs[f"cap:{node}"] = spawn(
+                lab, node, [*argv, "--group", group], stdout=subprocess.PIPE, text=True
+            )
+        for node in subscribers:
+            argv = [*me, "pyn2n.lab.mcast", "recv", "--iface", lab.overlay_ip(node)]
+            argv += ["--group", group, "--port", str(port), "--timeout", str(seconds)]
+            argv += ["--count", "1000000"]
+            procs[f"recv:{node}"] = spawn(lab, node, argv, stdout=subprocess.PIPE, text=True)
+        for name, proc in procs.items():
+            _ready(proc, name)
+        time.sleep(settle)
+        yield results
+    finally:
+        for name, proc in procs.items():
+            try:
+                results[name] = _result(lab, proc)
+            finally:
+                if proc.poll() is None:
+                    lab.stop(proc, signal.SIGKILL)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+
+
+def send(
+    lab: Lab, node: str, *, group: str, port: int, count: int, interval: float
+) -> subprocess.Popen[str]:
+    """Start the probe's sender on `node` (its overlay address); wait for it yourself."""
+    argv = [sys.executable, "-m", "pyn2n.lab.mcast", "send", "--iface", lab.overlay_ip(node)]
+    argv += ["--group", group, "--port", str(port), "--count", str(count)]
+    argv += ["--interval", str(interval)]
+    return spawn(lab, node, argv, stdout=subprocess.PIPE, text=True)
+
+
+def sent(lab: Lab, proc: subprocess.Popen[str], timeout: float) -> int:
+    """How many datagrams the sender from `send` sent (waits for it)."""
+    try:
+        proc.wait(timeout)
+    finally:
+        result = _result(lab, proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return int(result.get("sent", -1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
