@@ -360,7 +360,8 @@ def test_an_edge_without_direct_paths_gets_everything_through_the_supernode() ->
 
 
 def test_a_supernode_that_relays_to_everyone_makes_no_duplicates() -> None:
-    """A C supernode knows no skip list: the pyn2n receivers drop the second copy."""
+    """A C supernode knows no skip list: the pyn2n receivers drop the second copy, and the
+    copies of groups their host did not join."""
     net, names = _pyn2n_net([None, FULL, PORT])
     for name in names:
         edge_of(net, name).data.groups.sn_skip.clear()
@@ -369,6 +370,9 @@ def test_a_supernode_that_relays_to_everyone_makes_no_duplicates() -> None:
     net.run_for(1)
     frames = _stream(net, 1, GROUP, 20)
     assert [copies(net, "e2", f) for f in frames] == [1] * 20
+    # e3 did not join: it drops the copies the supernode relays to it
+    assert sum(copies(net, "e3", f) for f in frames) == 0
+    assert edge_of(net, "e3").drops["group_not_joined"] >= 20
     bcast = broadcast_udp_frame(sim_mac(3), sim_ip(3), 9, b"all")
     t0 = net.now
     net.send_frame("e3", bcast)

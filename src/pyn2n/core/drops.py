@@ -115,6 +115,9 @@ EDGE_DROPS: dict[str, str] = {
         "normal: the second copy of a group frame that came both directly and via a supernode"
     ),
     "group_unknown_peer": "a GROUPS message from an edge that is no peer (not even pending)",
+    "group_not_joined": (
+        "normal: a relayed multicast frame for a group our host did not join (IGMP/MLD)"
+    ),
 }
 
 # counted by the drivers (io/) rather than the node, shown with the node's

@@ -381,6 +381,10 @@ class DataPath:
             if self.drop_multicast:
                 self.drops["multicast"] += 1
                 return False
+            if self.groups.pruning(now) and not self.groups.wanted(frame):
+                # a group our host did not join, relayed by a supernode that relays to all
+                self.drops["group_not_joined"] += 1
+                return False
         elif not self.routing and foreign_destination(frame, 0, self.st.ip4):
             self.drops["routed"] += 1
             return False

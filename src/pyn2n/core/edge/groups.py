@@ -93,7 +93,8 @@ class Multicast:
         self.next_tick = now
         # the first query when the host first reports (until then our list is not complete)
         self.next_query = float("inf")
-        self.complete_at: float | None = float("inf")
+        self.complete_at = float("inf")
+        self.told_complete = False
         self.next_sn_probe = now
         self.probed_sn: Addr | None = None
         self.resend: list[float] = []
@@ -128,6 +129,15 @@ class Multicast:
                 continue
             addrs.append(peer.sock)
         return addrs, served
+
+    def pruning(self, now: float) -> bool:
+        """Our host's list of groups is complete: frames of other groups are not wanted."""
+        return now >= self.complete_at and not self.local.overflow
+
+    def wanted(self, frame: bytes) -> bool:
+        """A received multicast frame is for everyone, or for a group our host joined."""
+        key = prune_key(frame)
+        return key is None or key in self.local.groups
 
     def sn_skips(self, addr: Addr, now: float) -> bool:
         """The supernode at `addr` said (recently) that it honours a PACKET's skip list."""
@@ -228,8 +238,8 @@ class Multicast:
             self.resend.pop(0)
             for pg in self.direct.values():
                 pg.next_send = now
-        elif self.complete_at is not None and now >= self.complete_at:
-            self.complete_at = None
+        elif not self.told_complete and now >= self.complete_at:
+            self.told_complete = True
             self._changed(now)  # our list is complete now: say so
         self._peers(now)
         if self.direct:
@@ -284,7 +294,7 @@ class Multicast:
         st = self.st
         flags = GROUPS_REPLY if reply else 0
         local = self.local
-        if self.complete_at is None and not local.overflow:
+        if self.pruning(now):
             flags |= GROUPS_COMPLETE
         msg = Groups(st.mac, mac, flags, self.epoch, local.macs())
         st.send_sealed(encode_groups(st.community20, msg), addr)
