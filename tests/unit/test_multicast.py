@@ -402,3 +402,19 @@ def test_a_malformed_skip_list_is_dropped_by_the_supernode() -> None:
     net.inject("sn", bad, net.addr("e1"))
     net.run_for(0.1)
     assert sn.drops["decode"] == before + 1
+
+
+def test_a_restarted_peer_is_believed_although_its_epoch_starts_again() -> None:
+    net, _names = _pyn2n_net([None, None])
+    _join(net, 2, GROUP)
+    _join(net, 2, OTHER_GROUP)
+    net.run_for(2)
+    e1 = edge_of(net, "e1")
+    pg = e1.data.groups.direct[sim_mac(2)]
+    assert pg.epoch >= 2 and ipv4_multicast_mac(OTHER_GROUP) in pg.groups
+    # e2 "restarts": its first GROUPS counts its changes from 0 again and names one new group
+    restarted = Groups(sim_mac(2), sim_mac(1), GROUPS_COMPLETE, 1, (ipv4_multicast_mac(GROUP),))
+    sock = e1.peers.known[sim_mac(2)].sock
+    net.inject("e1", encode_groups(pad_community(b"simnet"), restarted), sock)
+    net.run_for(0.1)
+    assert pg.groups == frozenset({ipv4_multicast_mac(GROUP)}) and pg.epoch == 1

@@ -10,7 +10,7 @@ multicast groups the sender's host joined (their MAC addresses). Meaning: docs/m
                   bit 1 REPLY (answer with your own GROUPS)
     38  count u8 (at most MAX_GROUPS)
     39  reserved u8 (0)
-    40  epoch u32 (the sender's membership version; newer replaces older)
+    40  epoch u32 (counts the sender's membership changes; the latest message counts)
     44  count x group MAC 6
     (longer messages are accepted, the rest ignored)
 

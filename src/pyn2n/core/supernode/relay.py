@@ -56,7 +56,7 @@ class Relay:
         if rx.sn is None:
             end = len(rx.plain)
             flags = rx.common.flags
-            if sock == SKIP_MARK:
+            if sock is not None and sock == SKIP_MARK:
                 # pyn2n: the edges the sender served directly follow the payload
                 split = split_skip(rx.plain, off)
                 if split is None:
