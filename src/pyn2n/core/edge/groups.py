@@ -41,7 +41,7 @@ from pyn2n.wire.messages import PeerInfo, QueryPeer
 TICK = 0.5  # s between looks at the peer table
 REFRESH = 4.0  # s between GROUPS to a pyn2n peer (also keeps its direct path fresh)
 PROBE_TRIES = 4  # GROUPS without answer before a peer counts as a C edge (n2n logs each once)
-PROBE_AGAIN = 300.0  # s before a C edge is asked again
+PROBE_AGAIN = 1800.0  # s before a C edge is asked again (its own GROUPS would say sooner)
 FORGET = 120.0  # s after which a peer no longer known is forgotten
 RESEND = (0.3, 1.5)  # s after a change of our groups: tell the peers again (loss)
 DEDUPE_TTL = 1.0  # s a frame's fingerprint is kept to recognise its second copy
