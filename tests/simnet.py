@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyn2n.constants import (
     COMMON_HEADER_SIZE,
+    MSG_TYPE_PYN2N_GROUPS,
     N2N_FLAGS_FROM_SUPERNODE,
     N2N_FLAGS_OPTIONS,
     N2N_FLAGS_TYPE_MASK,
@@ -1164,9 +1165,12 @@ def plain(msg: Message, community: str = COMMUNITY) -> bytes:
 
 
 def drain(edge: Edge) -> list[tuple[Common, Message, tuple[str, int]]]:
-    """Decoded datagrams the edge wants to send (plaintext headers only)."""
+    """Decoded datagrams the edge wants to send (plaintext headers only; pyn2n's GROUPS
+    messages to peers, which n2n does not have, are left out)."""
     out = []
     for data, addr in edge.datagrams_to_send():
+        if data[3] & 0x1F == MSG_TYPE_PYN2N_GROUPS:
+            continue
         c, m = decode(data)
         out.append((c, m, addr))
     return out

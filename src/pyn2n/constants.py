@@ -110,3 +110,6 @@ LAST_SEEN_SN_NEW = LAST_SEEN_SN_INACTIVE - 3 * RE_REG_AND_PURGE_FREQUENCY
 # pyn2n extension: fast-path negotiation between pyn2n edges (core/fastpath/, codec in wire/hello.py); n2n itself uses
 # packet codes 0..12 and drops unknown ones
 MSG_TYPE_PYN2N_FASTPATH = 20
+# pyn2n extension: multicast membership between pyn2n edges (core/edge/groups.py, codec in
+# wire/membership.py)
+MSG_TYPE_PYN2N_GROUPS = 21

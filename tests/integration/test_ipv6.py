@@ -79,7 +79,7 @@ def test_the_demo_holds_on_an_ipv6_only_underlay(
     out = io.StringIO()
     report = run_on(lab, Console(file=out, width=120), log_dir=tmp_path)
     failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
-    assert report.ok and len(report.checks) == 8, f"{failed}\n{out.getvalue()}"
+    assert report.ok and len(report.checks) == 10, f"{failed}\n{out.getvalue()}"
     # the underlay control stream was IPv6 multicast, seen by the router and routed nowhere
     sender, *underlay_rx = report.mcast["underlay"]
     assert sender["group"] == MCAST_GROUP6 and sender["sent"] == MCAST_COUNT

@@ -30,7 +30,7 @@ def test_demo_claims_hold(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     out = io.StringIO()
     report = run_on(lab, Console(file=out, width=120), log_dir=tmp_path)
     failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
-    assert report.ok and len(report.checks) == 9, f"{failed}\n{out.getvalue()}"
+    assert report.ok and len(report.checks) == 10, f"{failed}\n{out.getvalue()}"
 
     # the raw numbers behind the demo's checks
     sender, *overlay_rx = report.mcast["overlay"]
@@ -42,6 +42,9 @@ def test_demo_claims_hold(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
     sender, *underlay_rx = report.mcast["underlay"]
     assert sender["sent"] == MCAST_COUNT and sender["ttl"] > 1
     assert {r["node"]: r["received"] for r in underlay_rx} == {"e2": 0, "e3": 0, "r": MCAST_COUNT}
+    # pruning: the subscriber got the whole stream, the other edge's TAP none of it
+    prune: dict = report.prune  # type: ignore[type-arg]
+    assert prune["sent"] == prune["recv:e2"]["distinct"] == 200 and prune["cap:e3"]["frames"] == 0
     assert len(report.crash_pings) == 6
     assert all(n == CRASH_PINGS for n in report.crash_pings.values()), report.crash_pings
     # failover is shown with its measured time, the silent case and the ICMP case apart; the

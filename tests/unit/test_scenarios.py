@@ -357,8 +357,9 @@ def test_failover_to_the_federated_supernode(kill_offset: float) -> None:
 
 
 def test_two_federated_supernodes_share_a_community() -> None:
-    """e1, e2 registered with sn1, e3, e4 with sn2 (each nearer by RTT): broadcasts cross the
-    federation exactly once, unicast is relayed SN→SN first, then punched (§7.4–§7.6)."""
+    """e1, e2 registered with sn1, e3, e4 with sn2 (each nearer by RTT): unicast is relayed
+    SN→SN first, then punched; broadcasts cross the federation exactly once, also between
+    edges that met directly (their direct copy and the federation's: §7.4–§7.6)."""
     net = SimNet(seed=8)
     net.add_host("sn1_host")
     net.add_host("sn2_host")
@@ -376,6 +377,10 @@ def test_two_federated_supernodes_share_a_community() -> None:
     for i, home in homes.items():
         assert edge_of(net, f"e{i}").sns.current.addr == net.addr(home)
         assert len(edge_of(net, f"e{i}").sns) == 2
+    for a, b in (("e1", "e3"), ("e2", "e4")):
+        hops = ping_pong(net, a, b, rounds=6)
+        assert hops[0] == "sn1" and hops[-4:] == [b, a, b, a], hops
+    net.run_for(3)  # the pairs that met know each other as pyn2n edges
     t0 = net.now
     sent = {n: _group_frames(net, n, i)[1:3] for i, n in enumerate(names, 1)}
     for n, frames in sent.items():
@@ -386,9 +391,6 @@ def test_two_federated_supernodes_share_a_community() -> None:
         got = net.frames_received(receiver, since=t0)
         for sender, frames in sent.items():
             assert [got.count(f) for f in frames] == [int(sender != receiver)] * 2
-    for a, b in (("e1", "e3"), ("e2", "e4")):
-        hops = ping_pong(net, a, b, rounds=6)
-        assert hops[0] == "sn1" and hops[-4:] == [b, a, b, a], hops
 
 
 # -- purges ------------------------------------------------------------------------------------

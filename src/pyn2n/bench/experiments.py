@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pyn2n.bench.paths import NetPath
+from pyn2n.bench.paths import SUPERNODE_HOST, NetPath
 from pyn2n.bench.system import BenchError, CpuMeter, CpuSample
 from pyn2n.lab import Lab
 
@@ -56,6 +56,9 @@ class Settings:
     mcast_size: int = 1024
     mcast_rate: int = 10_000
     mcast_seconds: float = 5.0
+    mcast_groups_size: int = 256
+    mcast_groups_rate: int = 200  # datagrams/s: heartbeat-like traffic, not a flood
+    mcast_groups_seconds: float = 5.0
     iperf_seconds: float = 5.0
     udp_size: int = 64
 
@@ -74,6 +77,7 @@ class Settings:
             mcast_rate=2_000,
             mcast_seconds=1.0,
             iperf_seconds=1.0,
+            mcast_groups_seconds=2.0,
         )
 
     def size_count(self, size: int) -> int:
@@ -457,6 +461,83 @@ def multicast(ctx: Context, path: NetPath) -> Outcome:
     )
 
 
+# --- (e2) multicast to a few subscribers --------------------------------------------------------
+
+SUBSCRIBERS = (1, 2, 4)
+LAT_GROUP = "239.255.77.2"
+LAT_PORT = 5002
+
+
+def mcast_groups(ctx: Context, path: NetPath) -> Outcome:
+    """A paced stream from the first host to a group that 1, 2 and then 4 of the other hosts
+    joined: the supernode's datagrams (in + out) per multicast frame, counted on its host with a
+    raw socket; the share delivered to the worst subscriber; one-way latency (one clock for
+    every namespace of the machine)."""
+    s = ctx.settings
+    sender, others = path.hosts[0], path.hosts[1:]
+    if len(others) < max(SUBSCRIBERS) + 1:
+        raise BenchError(f"{path.name}: needs {max(SUBSCRIBERS) + 2} edges (--edges)")
+    figures: dict[str, float] = {}
+    details: dict[str, Any] = {"rate": s.mcast_groups_rate, "seconds": s.mcast_groups_seconds}
+    cpu = None
+    for k in SUBSCRIBERS:
+        row, cpu = _mcast_groups_run(ctx, path, sender, others[:k])
+        lat = sorted(row["oneway_us"])
+        figures[f"sn_per_frame@{k}"] = row["sn_per_frame"]
+        figures[f"delivered_pct@{k}"] = row["delivered_pct"]
+        figures[f"oneway_p50_us@{k}"] = _pct(lat, 50)
+        figures[f"oneway_p99_us@{k}"] = _pct(lat, 99)
+        details[str(k)] = {key: v for key, v in row.items() if key != "oneway_us"}
+    return Outcome(figures=figures, details=details, cpu=cpu)
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def _mcast_groups_run(
+    ctx: Context, path: NetPath, sender: str, subscribers: Sequence[str]
+) -> tuple[dict[str, Any], CpuSample]:
+    s = ctx.settings
+    listen = s.mcast_groups_seconds + 20
+    recv = [
+        _peer(ctx, h, "mcast-lat-recv", LAT_GROUP, LAT_PORT, path.addresses[h], listen)
+        for h in subscribers
+    ]
+    for r in recv:
+        r.expect("ready")
+    time.sleep(1.5)  # the joins reach the senders (pyn2n: GROUPS messages)
+    count = _peer(ctx, SUPERNODE_HOST, "sn-count", listen)
+    count.expect("ready")
+    meter = ctx.meter(path)
+    meter.start()
+    stream = (s.mcast_groups_size, s.mcast_groups_rate, s.mcast_groups_seconds)
+    send = _peer(
+        ctx, sender, "mcast-lat-send", LAT_GROUP, LAT_PORT, path.addresses[sender], *stream
+    )
+    sent = send.result(s.mcast_groups_seconds + 30)["sent"]
+    got = {r.host: r.result(listen + 10) for r in recv}
+    cpu = meter.stop()
+    count.stop()
+    sn = count.result(10)
+    if sent == 0:
+        raise BenchError(f"{path.name}: the multicast sender sent nothing")
+    oneway = [v for g in got.values() for v in g["oneway_us"]]
+    return {
+        "subscribers": list(subscribers),
+        "sent": sent,
+        "received": {h: g["received"] for h, g in got.items()},
+        "duplicates": sum(g["duplicates"] for g in got.values()),
+        "delivered_pct": 100 * min(g["received"] for g in got.values()) / sent,
+        "sn_in": sn["in"],
+        "sn_out": sn["out"],
+        "sn_per_frame": round((sn["in"] + sn["out"]) / sent, 3),
+        "oneway_us": oneway,
+    }, cpu
+
+
 # --- (f) iperf3 ---------------------------------------------------------------------------------
 
 
@@ -547,6 +628,7 @@ class Experiment:
     run: Callable[[Context, NetPath], Outcome]
     metrics: Callable[[Settings], list[Metric]]
     multicast: bool = False  # needs a path that carries multicast to two or more receivers
+    supernode: bool = False  # needs an n2n community (a supernode on host `sn`)
     brief: tuple[str, ...] = ()  # the metrics of the progress line (default: the first two)
 
 
@@ -593,6 +675,23 @@ EXPERIMENTS: list[Experiment] = [
             Metric("delivered_pct", "% delivered to the worst receiver"),
         ],
         multicast=True,
+    ),
+    Experiment(
+        "mcast_groups",
+        "Multicast to 1, 2 and 4 subscribers: supernode load, delivery, one-way latency",
+        mcast_groups,
+        lambda s: [
+            *[
+                Metric(f"sn_per_frame@{k}", f"supernode dgrams/frame, {k} sub", False)
+                for k in SUBSCRIBERS
+            ],
+            *[Metric(f"delivered_pct@{k}", f"% delivered, {k} sub") for k in SUBSCRIBERS],
+            *[Metric(f"oneway_p50_us@{k}", f"one-way p50 µs, {k} sub", False) for k in SUBSCRIBERS],
+            *[Metric(f"oneway_p99_us@{k}", f"one-way p99 µs, {k} sub", False) for k in SUBSCRIBERS],
+        ],
+        multicast=True,
+        supernode=True,
+        brief=("sn_per_frame@4", "delivered_pct@4", "oneway_p50_us@4"),
     ),
     Experiment("iperf_tcp", "iperf3 TCP", iperf_tcp, lambda s: [Metric("mbit_s", "Mbit/s")]),
     Experiment(

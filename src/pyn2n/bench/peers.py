@@ -26,6 +26,12 @@ Roles (ports and addresses come from the caller):
 - `mcast-send GROUP PORT IFADDR SIZE RATE SECONDS`: send datagrams of SIZE bytes carrying a
   sequence number at RATE per second (0: as fast as possible) for SECONDS, then end markers;
   result `{"sent", "seconds"}`.
+- `mcast-lat-recv GROUP PORT IFADDR SECONDS`, `mcast-lat-send GROUP PORT IFADDR SIZE RATE SECONDS`:
+  as above, but each datagram also carries its send time (`time.monotonic_ns()`, one clock for
+  every namespace of the machine), so the receiver reports one-way latencies:
+  `{"received", "duplicates", "oneway_us": [...]}`.
+- `sn-count SECONDS`: count UDP datagrams to and from port 7654 (the supernode) on every
+  interface of the host with a raw socket, until SECONDS pass or SIGTERM; result `{"in", "out"}`.
 """
 
 from __future__ import annotations
@@ -218,6 +224,97 @@ def mcast_send(group: str, port: str, ifaddr: str, size: str, rate: str, seconds
     _result({"sent": sent, "seconds": elapsed})
 
 
+LAT = struct.Struct("!QQ")  # sequence number, monotonic_ns at sending
+
+
+def mcast_lat_recv(group: str, port: str, ifaddr: str, seconds: str) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((group, int(port)))
+    mreq = socket.inet_aton(group) + socket.inet_aton(ifaddr)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    _ready()
+    seen: set[int] = set()
+    duplicates = 0
+    oneway: list[float] = []
+    deadline = time.monotonic() + float(seconds)
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            break
+        now = time.monotonic_ns()
+        if data.startswith(END_MARKER):
+            break
+        if len(data) < LAT.size:
+            continue
+        seq, sent_ns = LAT.unpack_from(data)
+        if seq in seen:
+            duplicates += 1
+            continue
+        seen.add(seq)
+        oneway.append(round((now - sent_ns) / 1000, 1))
+    _result({"received": len(seen), "duplicates": duplicates, "oneway_us": oneway})
+
+
+def mcast_lat_send(group: str, port: str, ifaddr: str, size: str, rate: str, seconds: str) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock.bind((ifaddr, 0))
+    dest = (group, int(port))
+    payload = bytearray(max(int(size), LAT.size))
+    gap, duration = 1.0 / float(rate), float(seconds)
+    sent = 0
+    start = time.monotonic()
+    while time.monotonic() - start < duration:
+        LAT.pack_into(payload, 0, sent, time.monotonic_ns())
+        with contextlib.suppress(OSError):
+            sock.sendto(payload, dest)
+        sent += 1
+        time.sleep(max(0.0, start + sent * gap - time.monotonic()))
+    elapsed = time.monotonic() - start
+    time.sleep(0.3)
+    for _ in range(END_REPEATS):
+        sock.sendto(END_MARKER, dest)
+        time.sleep(0.01)
+    _result({"sent": sent, "seconds": elapsed})
+
+
+def sn_count(seconds: str) -> None:
+    import signal
+
+    stop = [False]
+
+    def halt(_sig: int, _frame: object) -> None:
+        stop[0] = True
+
+    signal.signal(signal.SIGTERM, halt)
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sock.settimeout(0.2)
+    _ready()
+    port = (7654).to_bytes(2, "big")
+    counts = {"in": 0, "out": 0}
+    deadline = time.monotonic() + float(seconds)
+    while not stop[0] and time.monotonic() < deadline:
+        try:
+            data, where = sock.recvfrom(65535)
+        except (TimeoutError, InterruptedError):
+            continue
+        if len(data) < 42 or data[12:14] != b"\x08\x00" or data[23] != 17:
+            continue
+        udp = 14 + (data[14] & 0x0F) * 4
+        if where[2] == 4 and data[udp : udp + 2] == port:  # PACKET_OUTGOING from the supernode
+            counts["out"] += 1
+        elif where[2] != 4 and data[udp + 2 : udp + 4] == port:
+            counts["in"] += 1
+    sock.close()
+    _result(dict(counts))
+
+
 ROLES: dict[str, Callable[..., None]] = {
     "tcp-sink": tcp_sink,
     "tcp-source": tcp_source,
@@ -227,6 +324,9 @@ ROLES: dict[str, Callable[..., None]] = {
     "zmq-req": zmq_req,
     "mcast-recv": mcast_recv,
     "mcast-send": mcast_send,
+    "mcast-lat-recv": mcast_lat_recv,
+    "mcast-lat-send": mcast_lat_send,
+    "sn-count": sn_count,
 }
 
 

@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pyn2n.bench import report
 from pyn2n.bench.experiments import Context, Experiment, Outcome, Settings, select_experiments
-from pyn2n.bench.paths import NetPath, all_paths, select_paths
+from pyn2n.bench.paths import N2nFamilyPath, NetPath, all_paths, select_paths
 from pyn2n.bench.system import BenchError, ensure_packages
 from pyn2n.lab import Lab, LabError, preflight
 
@@ -177,6 +177,8 @@ def skip_reason(path: NetPath, exp: Experiment, hosts: Sequence[str]) -> str | N
             return "point-to-point: a single peer, no group of receivers"
         if len(hosts) < 3:
             return "needs a lab of at least 3 edges"
+    if exp.supernode and not isinstance(path, N2nFamilyPath):
+        return "no supernode: not an n2n community"
     return None
 
 

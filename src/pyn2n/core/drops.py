@@ -117,6 +117,14 @@ EDGE_DROPS: dict[str, str] = {
     "fast_incomplete": "a fast-path frame whose fragments did not all arrive in time",
     "fast_duplicate": "normal: a fast-path fragment that arrived twice",
     "fast_auth": "a fast-path datagram that fails authentication",
+    # broadcast and multicast between pyn2n edges (core/edge/groups.py)
+    "group_duplicate": (
+        "normal: the second copy of a group frame that came both directly and via a supernode"
+    ),
+    "group_unknown_peer": "a GROUPS message from an edge that is no peer (not even pending)",
+    "group_not_joined": (
+        "normal: a relayed multicast frame for a group our host did not join (IGMP/MLD)"
+    ),
 }
 
 # counted by the drivers (io/) rather than the node, shown with the node's

@@ -7,6 +7,8 @@ supernodes and the 3 edges, and checks, one step after the other:
 2. every edge reaches every other on a direct path (management API `peers`);
 3. a multicast stream from e1 arrives at every other edge over the overlay, and at none over
    the underlay, although the router saw it (it routes no multicast, like a cloud VPC);
+3b. pruning: a stream to a group only e2 joined reaches e2 in full and none of it e3's TAP, and
+   the supernodes relay none of it (docs/multicast.md);
 4. the supernode goes silent, as a dead cloud instance does (the router drops everything to
    and from its host, no ICMP), and unicast between the edges keeps flowing;
 5. the edges move to the standby supernode; the demo shows how long that took, measured;
@@ -35,7 +37,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pyn2n.lab import cluster, mcast
+from pyn2n.lab import cluster, mcast, tapcap
 from pyn2n.lab.lab import Lab
 from pyn2n.lab.mcast import McastError
 from pyn2n.lab.overlay import TAP_NAME, Overlay, OverlayError
@@ -46,6 +48,7 @@ MCAST_COUNT = 200
 MCAST_GROUP = "239.255.1.1"
 MCAST_GROUP6 = "ff05::1:1"  # the underlay's control stream on an IPv6 lab (site scope: routable)
 OVERLAY_PORT, UNDERLAY_PORT = 5001, 5002
+PRUNE_COUNT, PRUNE_GROUP, PRUNE_PORT = 200, "239.255.1.2", 5003
 CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the supernode goes silent
 VRRP_VIP = "198.19.0.100"
 VRRP_MAX_OUTAGE = 3.0  # a stopped master hands over at once (priority 0); measured 0.6 s
@@ -70,6 +73,7 @@ class DemoReport:
     crash_pings: dict[str, int] = field(default_factory=dict)  # "e1>e2": replies
     failover: dict[str, float] = field(default_factory=dict)  # "silent"/"icmp": seconds
     vrrp: dict[str, float] = field(default_factory=dict)  # "outage": seconds, "answered", "sent"
+    prune: dict[str, object] = field(default_factory=dict)  # raw counts of the pruning step
 
     @property
     def ok(self) -> bool:
@@ -214,6 +218,50 @@ class Demo:
             f"none over the underlay (the router saw all {MCAST_COUNT} and routed none)"
         )
 
+    def _relayed(self) -> int:
+        """Group frames the supernodes sent on to edges (their `broadcast` counters)."""
+        total = 0
+        for sn in self.ov.supernodes:
+            rows = self.ov.ctl(sn, "packetstats")
+            total += sum(int(r["tx_pkt"]) for r in rows if r.get("type") == "broadcast")
+        return total
+
+    def pruning(self) -> str:
+        """A stream to a group only the second edge joined (its kernel reports the join; the
+        edges snoop it): it all reaches that edge, none of it the third edge's TAP."""
+        lab = self.lab
+        sender, sub, other = self.first[:3]
+        time.sleep(3.0)  # (the edges learned each other as pyn2n edges with their groups)
+        before = self._relayed()
+        with tapcap.probes(
+            lab,
+            [sub],
+            [sub, other],
+            group=PRUNE_GROUP,
+            port=PRUNE_PORT,
+            seconds=PRUNE_COUNT * 0.01 + 8,
+            tap=TAP_NAME,
+        ) as got:
+            proc = tapcap.send(
+                lab, sender, group=PRUNE_GROUP, port=PRUNE_PORT, count=PRUNE_COUNT, interval=0.01
+            )
+            sent = tapcap.sent(lab, proc, timeout=PRUNE_COUNT * 0.01 + 30)
+            time.sleep(1.0)
+        relayed = self._relayed() - before
+        self.report.prune = {"sent": sent, "relayed": relayed, **got}
+        joined = got[f"recv:{sub}"].get("distinct", 0)
+        leaked = got[f"cap:{other}"].get("frames", -1)
+        if sent != PRUNE_COUNT or joined != PRUNE_COUNT or leaked != 0:
+            raise _StepFailed(
+                f"sent {sent}, {sub} (joined) got {joined}, {other}'s TAP saw {leaked} "
+                f"(want {PRUNE_COUNT}, {PRUNE_COUNT}, 0)"
+            )
+        return (
+            f"{PRUNE_COUNT} datagrams from {sender} to {PRUNE_GROUP}: all at {sub}, which joined; "
+            f"none on {other}'s TAP; the supernodes relayed {relayed} group frames meanwhile "
+            f"(n2n: {PRUNE_COUNT * (len(self.first) - 1)})"
+        )
+
     def _silenced(self) -> list[str]:
         """The hosts the silent supernode's host can no longer reach."""
         return [h for h in self.lab.hosts if h != self.down]
@@ -352,6 +400,7 @@ def run_on(
         ("unicast mesh", demo.mesh),
         ("direct paths", demo.direct),
         ("multicast", demo.multicast),
+        ("multicast pruned to its subscriber", demo.pruning),
         ("supernode goes silent", demo.silent),
         ("failover, silent supernode", demo.failover_silent),
         ("failover, ICMP port unreachable", demo.failover_icmp),

@@ -17,6 +17,7 @@ from pyn2n.constants import (
 )
 from pyn2n.core.api import Addr
 from pyn2n.core.edge.discovery import Discovery
+from pyn2n.core.edge.groups import Multicast
 from pyn2n.core.edge.registration import Registration
 from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
@@ -31,6 +32,7 @@ from pyn2n.transforms import (
     make_compression,
     make_transform,
 )
+from pyn2n.wire.membership import mark_packet
 from pyn2n.wire.packet import decode_packet_header, encode_packet, packet_header
 from pyn2n.wire.types import mac_to_str
 from pyn2n.wire.vnet import frame_segments, to_plain_frames
@@ -85,6 +87,11 @@ class DataPath:
         self.timers_moved = True
         # PACKET headers by destination MAC (no compression): all but the payload is fixed
         self._headers: dict[bytes, bytes] = {}
+        # broadcast and multicast straight to pyn2n peers, pruned to their groups
+        self.groups = Multicast(st, self.frames_append, now)
+
+    def frames_append(self, frame: bytes) -> None:
+        self.frames.append(frame)
 
     def purge_hosts(self, now: float) -> None:
         if self.routing and now >= self.next_purge_hosts:
@@ -99,6 +106,14 @@ class DataPath:
             self.drops["tap_short"] += 1
             return
         group = frame[0] & 1
+        # maybe an IGMP (IPv4 protocol 2) or MLD (IPv6 hop-by-hop or ICMPv6) report
+        if (
+            group
+            and len(frame) >= 34
+            and (frame[23] == 2 or frame[20] in (0, 58))
+            and self.groups.snoop(frame, now)
+        ):
+            self.timers_moved = True
         if group and self.drop_multicast and is_multicast(frame):
             self.drops["tap_multicast"] += 1
             return
@@ -189,12 +204,12 @@ class DataPath:
             if head is None:
                 head = self._header(dst)
             pkt = head + self.transform.encode(frame)
-        if self.secure is not None:
-            pkt = self.secure.seal(pkt)
         self.transop_tx += 1
         if group:
-            self._send_group(pkt, now)
+            self._send_group(pkt, frame, now)
             return
+        if self.secure is not None:
+            pkt = self.secure.seal(pkt)
         out = self.st.out
         peer = self.peers.known.get(dst)
         if peer is not None:
@@ -224,17 +239,35 @@ class DataPath:
         head = headers[dst] = packet_header(self.community20, self.mac, dst, self.tid)
         return head
 
-    def _send_group(self, pkt: bytes, now: float) -> None:
-        """Broadcast and multicast: one PACKET to the supernode, or to every known peer."""
+    def _send_group(self, pkt: bytes, frame: bytes, now: float) -> None:
+        """Broadcast and multicast (docs/multicast.md): straight to the pyn2n peers on a fresh
+        direct path that want it; the rest through the supernode (a pyn2n one skips the peers
+        served here), or, while no supernode answers, to every other known peer."""
         out = self.st.out
+        secure = self.secure
+        sealed = pkt if secure is None else secure.seal(pkt)
+        gone = self.reg.sn_unreachable(now)
+        groups = self.groups
+        served: list[bytes] = []
+        if groups.direct:
+            addrs, served = groups.targets(frame, now, gone)
+            for addr in addrs:
+                out.append((sealed, addr))
+            self.tx_p2p += len(addrs)
+        if gone:
+            # no supernode answers: straight to every other known peer (n2n send_packet)
+            for mac, peer in self.peers.known.items():
+                if mac not in served:
+                    out.append((sealed, peer.sock))
+            return
         self.tx_sup += 1
         self.tx_sup_broadcast += 1
-        if self.reg.sn_unreachable(now):
-            # no supernode answers: straight to every known peer (n2n send_packet)
-            for peer in self.peers.known.values():
-                out.append((pkt, peer.sock))
-            return
-        out.append((pkt, self.sns.current.addr))
+        sn = self.sns.current.addr
+        if served and groups.sn_skips(sn, now):
+            marked = mark_packet(pkt, served)
+            out.append((marked if secure is None else secure.seal(marked), sn))
+        else:
+            out.append((sealed, sn))
 
     # ================================================================ network -> TAP
 
@@ -278,7 +311,20 @@ class DataPath:
                     self.disc.known_sock_changed(peer, addr, None, None, now)
             self.rx_p2p += 1
             self.last_p2p = now
+        if (
+            dst[0] & 1
+            and src in self.groups.direct
+            and self._duplicate(data, off, src, from_sn, now)
+        ):
+            return
         self._open(data, off, comp, tid, src, now)
+
+    def _duplicate(self, data: bytes, off: int, src: bytes, from_sn: int, now: float) -> bool:
+        """A group frame from a pyn2n peer that came both directly and relayed: the second."""
+        if self.groups.duplicate(src, data[off:], bool(from_sn), now):
+            self.drops["group_duplicate"] += 1
+            return True
+        return False
 
     def _other_sn(self, addr: Addr) -> KnownSupernode | None:
         """The supernode at `addr` when not the current one (None: counted as unknown)."""
@@ -361,6 +407,10 @@ class DataPath:
         if is_multicast(frame):
             if self.drop_multicast:
                 self.drops["multicast"] += 1
+                return False
+            if self.groups.pruning(now) and not self.groups.wanted(frame):
+                # a group our host did not join, relayed by a supernode that relays to all
+                self.drops["group_not_joined"] += 1
                 return False
         elif not self.routing and foreign_destination(frame, 0, self.st.ip4, self.st.local4):
             self.drops["routed"] += 1

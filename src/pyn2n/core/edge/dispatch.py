@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from pyn2n.constants import (
     MSG_TYPE_PEER_INFO,
     MSG_TYPE_PYN2N_FASTPATH,
+    MSG_TYPE_PYN2N_GROUPS,
     MSG_TYPE_RE_REGISTER_SUPER,
     MSG_TYPE_REGISTER,
     MSG_TYPE_REGISTER_ACK,
@@ -22,6 +23,7 @@ from pyn2n.constants import (
 )
 from pyn2n.core.api import Addr
 from pyn2n.core.edge.discovery import Discovery
+from pyn2n.core.edge.groups import Multicast
 from pyn2n.core.edge.registration import Registration
 from pyn2n.core.edge.state import EdgeState, RxContext
 from pyn2n.core.selection import NULL_MAC
@@ -50,9 +52,12 @@ class Route(NamedTuple):
 class Dispatcher:
     """Routes control datagrams to registration and discovery (see the module docstring)."""
 
-    def __init__(self, st: EdgeState, reg: Registration, disc: Discovery) -> None:
+    def __init__(
+        self, st: EdgeState, reg: Registration, disc: Discovery, groups: Multicast
+    ) -> None:
         self.st = st
         self.reg = reg
+        self.groups = groups
         self.table: dict[int, Route] = {
             MSG_TYPE_REGISTER: Route(disc.on_register, Signer.SN_OR_SRC),
             MSG_TYPE_REGISTER_ACK: Route(disc.on_register_ack, Signer.SN_OR_SRC),
@@ -68,8 +73,13 @@ class Dispatcher:
     def receive(self, data: bytes, addr: Addr, now: float, stamp: int | None) -> None:
         """One control datagram (already opened with -H); WireError goes to the caller."""
         st = self.st
+        if self.groups.next_tick < now:
+            self.groups.next_tick = now  # (peers may change here: no deadline in the past)
         if len(data) > 3 and data[3] & 0x1F == MSG_TYPE_PYN2N_FASTPATH:
             self._hello(data, addr, now, stamp)
+            return
+        if len(data) > 3 and data[3] & 0x1F == MSG_TYPE_PYN2N_GROUPS:
+            self._groups(data, addr, now, stamp)
             return
         common, msg, _end = decode_with_end(data)
         if data[4:24] != st.community20:
@@ -110,6 +120,8 @@ class Dispatcher:
         """PEER_INFO with a null target is a PONG (registration), else a peer's socket."""
         if info.mac == NULL_MAC:
             self.reg.on_pong(ctx, info)
+        elif info.mac == self.st.mac:
+            self.groups.on_self_info(ctx.addr, info, ctx.now)  # our own: see groups._probe_sn
         else:
             self._disc.on_peer_info(ctx, info)
 
@@ -134,3 +146,18 @@ class Dispatcher:
             st.send_sealed(refusal(st.community20, st.mac, hello, REFUSE_DISABLED), addr)
         else:
             st.drops["unexpected_type"] += 1
+
+    def _groups(self, data: bytes, addr: Addr, now: float, stamp: int | None) -> None:
+        """Multicast membership from another pyn2n edge (core/edge/groups.py)."""
+        st = self.st
+        if data[4:24] != st.community20:
+            st.drops["unknown_community"] += 1
+            return
+        if len(data) < 30 or not self.stamp_ok(data[24:30], stamp, MSG_TYPE_PYN2N_GROUPS):
+            if len(data) < 30:
+                st.drops["decode"] += 1
+            return
+        if st.last_sup is None:
+            st.drops["not_registered"] += 1
+            return
+        self.groups.on_groups(data, addr, now)

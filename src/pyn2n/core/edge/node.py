@@ -52,7 +52,7 @@ class Edge:
         self.reg = Registration(st, now)
         self.disc = Discovery(st, now)
         self.data = DataPath(st, self.reg, self.disc, now)
-        self.dispatch = Dispatcher(st, self.reg, self.disc)
+        self.dispatch = Dispatcher(st, self.reg, self.disc, self.data.groups)
         self.reg.send_frame = self.data.send_frame
         self.hosts = self.data.hosts
         self.receive_frame = self.data.receive_frame
@@ -200,6 +200,9 @@ class Edge:
             t = min(t, self.disc.next_purge_known)
         if self.data.routing:
             t = min(t, self.data.next_purge_hosts)
+        groups_t = self.data.groups.deadline()
+        if groups_t is not None:
+            t = min(t, groups_t)
         if self._fast is not None:
             fast_t = self._fast.get_timer()
             if fast_t is not None:
@@ -216,6 +219,7 @@ class Edge:
         self.disc.purge(now, sn_answers=not reg.sn_wait)
         self.data.purge_hosts(now)
         reg.sweep_timer(now)
+        self.data.groups.tick(now)
         if self._fast is not None:
             self._fast.handle_timer(now)
 

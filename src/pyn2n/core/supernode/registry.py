@@ -48,6 +48,7 @@ class SupernodeStats:
 
     fwd: int = 0
     broadcast: int = 0
+    broadcast_skipped: int = 0  # pyn2n: edges a sender served directly (docs/multicast.md)
     reg_super: int = 0
     reg_super_nak: int = 0
     errors: int = 0  # send failures, reported by the driver (`send_failed`)

@@ -6,10 +6,16 @@ only); broadcast and multicast PACKETs to every other edge of the community and,
 from an edge, to every member heard from within 90 s. QUERY_PEER is answered with PEER_INFO; a
 null target is a PING answered with a PONG; unknown targets are asked of the federation and the
 owner's PEER_INFO is passed back to the asking edge.
+
+pyn2n extension (docs/multicast.md): a PACKET from an edge with the null sock (SKIP_MARK) ends in
+a list of edges the sender served directly; the fan-out skips them (the list is stripped before
+anything is sent on). A QUERY_PEER whose aflags are SKIP_CAPABLE (an edge asks about itself)
+gets its PEER_INFO with them: "I skip".
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pyn2n.constants import N2N_DEFAULT_TTL, N2N_FLAGS_FROM_SUPERNODE, N2N_FLAGS_SOCKET
@@ -22,6 +28,7 @@ from pyn2n.wire import (
     encode,
     encode_packet,
 )
+from pyn2n.wire.membership import SKIP_CAPABLE, SKIP_MARK, split_skip
 from pyn2n.wire.types import NULL_MAC, Sock, is_multi_broadcast
 
 if TYPE_CHECKING:
@@ -44,8 +51,18 @@ class Relay:
     def on_packet(self, rx: Rx, head: PacketHead) -> None:
         comm = rx.comm
         assert comm is not None  # scope: an edge community
-        src, dst, _sock, compression, transform, off = head
+        src, dst, sock, compression, transform, off = head
+        skip: frozenset[bytes] = frozenset()
         if rx.sn is None:
+            end = len(rx.plain)
+            flags = rx.common.flags
+            if sock is not None and sock == SKIP_MARK:
+                # pyn2n: the edges the sender served directly follow the payload
+                split = split_skip(rx.plain, off)
+                if split is None:
+                    self._sn.drop("decode")
+                    return
+                end, skip = split
             # add the sender's public socket (§4 PACKET); ttl - 1, payload unchanged
             out = encode_packet(
                 comm.field20,
@@ -53,16 +70,16 @@ class Relay:
                 dst,
                 compression,
                 transform,
-                rx.plain[off:],
+                rx.plain[off:end],
                 ttl=rx.common.ttl - 1,
-                flags=rx.common.flags | FWD_FLAGS,
+                flags=flags | FWD_FLAGS,
                 sock=Sock(rx.addr[0], rx.addr[1]),
             )
         else:
             out = rx.plain
         out = self._sn.header.seal(comm, out)
         if is_multi_broadcast(dst):
-            self.broadcast(comm, src, rx.sn is not None, out, rx.now)
+            self.broadcast(comm, src, rx.sn is not None, out, rx.now, skip)
         else:
             self.forward(comm, dst, rx.sn is not None, out, rx.now)
 
@@ -104,17 +121,26 @@ class Relay:
                 self._sn.drop("unknown_destination")
 
     def broadcast(
-        self, comm: Community, src: bytes, from_sn: bool, data: bytes, now: float
+        self,
+        comm: Community,
+        src: bytes,
+        from_sn: bool,
+        data: bytes,
+        now: float,
+        skip: frozenset[bytes] = frozenset(),
     ) -> None:
-        """n2n `try_broadcast`: every edge but the sender, plus (from an edge) every active
-        member. Sealed once: the identical datagram goes to every recipient."""
+        """n2n `try_broadcast`: every edge but the sender (and, pyn2n, but those in `skip`),
+        plus (from an edge) every active member. Sealed once: the identical datagram goes to
+        every recipient."""
         if not from_sn:
             self.to_federation(data, now)
         send = self._sn.send
         for mac, edge in comm.edges.items():
-            if mac != src:
+            if mac != src and mac not in skip:
                 send(data, edge.addr)
                 self._stats.broadcast += 1
+        if skip:
+            self._stats.broadcast_skipped += len(skip)
 
     def to_federation(self, data: bytes, now: float) -> int:
         """Send to every member heard from within 90 s; returns how many."""
@@ -151,6 +177,8 @@ class Relay:
         if target is not None:
             sock = Sock(target.addr[0], target.addr[1])
             info = self._peer_info(rx.now, query.src_mac, query.target_mac, sock, target.preferred)
+            if query.aflags == SKIP_CAPABLE:
+                info = replace(info, aflags=SKIP_CAPABLE)  # pyn2n: we honour skip lists
             out = encode(Common(0, N2N_DEFAULT_TTL, N2N_FLAGS_FROM_SUPERNODE, comm.name), info)
             sn.send(sn.header.seal(comm, out), rx.addr)
             return
