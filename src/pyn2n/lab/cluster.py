@@ -249,6 +249,10 @@ def _query(service: str) -> bytes:
     return struct.pack(">6H", 0, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", _PTR, 1)
 
 
+# <linux/in.h>: 0 = deliver only the groups this socket joined, on the interfaces it joined them
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
+
+
 def browse(service: str, local_ip: str, seconds: float, want: int = 0) -> dict[str, dict[str, Any]]:
     """Ask for `service` (e.g. "_http._tcp.local") on the interface with `local_ip` every second
     from port 5353 (so answers come back by multicast too) for up to `seconds`, or until `want`
@@ -256,6 +260,8 @@ def browse(service: str, local_ip: str, seconds: float, want: int = 0) -> dict[s
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("", MDNS_PORT))
+    # only the group joined on this interface: the host's daemon joins it on the others too
+    sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
     mreq = socket.inet_aton(MDNS_GROUP) + socket.inet_aton(local_ip)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(local_ip))
