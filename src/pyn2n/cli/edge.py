@@ -191,6 +191,7 @@ def _main(argv: list[str]) -> int:
         on_event=on_event,
         views=views,
     )
+    runtime.mgmt.open_verbosity = args.mgmt_open_verbosity
     watch_runtime(runtime, node, views, unresolved)
     return runtime.run()
 

@@ -17,7 +17,7 @@ from pyn2n.cli.common import UsageError, run_main, setup_logging, trace_to_loggi
 from pyn2n.cli.edge import resolve
 from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
 from pyn2n.core.community import parse_community_file
-from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
+from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig, decode_text
 from pyn2n.core.supernode import Supernode
 from pyn2n.mgmt.protocol import CommandFailed, Control
 from pyn2n.mgmt.supernode_views import SupernodeViews
@@ -28,9 +28,13 @@ log = logging.getLogger("pyn2n.supernode")
 
 def read_community_file(path: str) -> str:
     try:
-        return Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"-c {path}: cannot read the community file ({exc.strerror})") from None
+    try:
+        return decode_text(data, path)
+    except ConfigError as exc:
+        raise UsageError(f"-c {exc}") from None
 
 
 def build_config(args: SupernodeArgs) -> SupernodeConfig:
