@@ -255,7 +255,8 @@ class Demo:
         return (
             f"{' '.join(moved)} moved to {self.up} "
             f"({self.lab.supernode_endpoint(self.up)}) {took:.1f} s after {self.down} went "
-            f"silent (REGISTER_SUPER every 20 s, -i; then three unanswered tries 2 s apart){note}"
+            f"silent (the edges PING a supernode quiet for 2.5 s; three PINGs 0.5 s apart "
+            f"unanswered: it is given up){note}"
         )
 
     def failover_icmp(self) -> str:
