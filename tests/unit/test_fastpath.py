@@ -553,6 +553,21 @@ def test_a_short_burst_of_loss_holds_single_frames_at_least_hold_min() -> None:
     assert sess is not None and sess.hold >= since  # not before HOLD_MIN after the fall-back
 
 
+def test_heavy_loss_shows_on_the_single_frames_a_flow_starts_with() -> None:
+    a, b = established_pair()
+    rnd = random.Random(3)
+    frame = tcp_super_frame(b"s" * 1_200)
+    now = 1.0
+    for _ in range(300):  # 5 % of datagrams lost, before any super-frame
+        now += 0.001
+        assert a.fp.send(frame, now)
+        deliver(b, [x for x in a.take() if rnd.random() >= 0.05], ADDR_A, now)
+        b.fp.frames.clear()
+        exchange(a, b, now, rounds=1)
+    assert a.fp.lossy  # so TSO never goes on for this flow
+    assert a.fp.status(MAC_B).startswith("on (AES-256-GCM), single frames: ")
+
+
 def test_loss_feedback_is_not_starved_by_heavy_loss() -> None:
     """Feedback counts the peer's packet numbers, lost packets included: under heavy loss it
     still comes every FEEDBACK_PACKETS packets sent, not only after that many arrived."""

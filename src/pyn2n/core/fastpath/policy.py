@@ -27,8 +27,9 @@ PARTIAL_AGE = 1.0
 LOSS_SAMPLE = 4096  # datagrams sent per loss estimate...
 LOSS_SAMPLE_PACKETS = 48  # ...or this many packets of 2+ datagrams each (loss shows at once)
 LOSS_FALLBACK = 0.005
-# ...and before a sample is complete when LOSS_EARLY packets of super-frames are lost and the
-# estimate is past 4 x LOSS_FALLBACK (5 % loss makes TCP collapse on super-frames: few are sent)
+# ...and before a sample is complete when LOSS_EARLY packets are lost and the estimate is past
+# 4 x LOSS_FALLBACK (5 % loss makes TCP collapse on super-frames: few are sent; the single
+# frames a flow starts with can show it before TSO goes on)
 LOSS_EARLY = 4
 LOSS_RETURN = 0.0025
 HOLD_MIN = 2.0
@@ -101,7 +102,7 @@ class OffloadPolicy:
         # per-datagram loss from the per-packet loss of packets of `frags` datagrams
         loss = 1.0 - (1.0 - min(lost, 0.999)) ** (1.0 / max(1.0, frags))
         if frags_sent < LOSS_SAMPLE and (pkts < LOSS_SAMPLE_PACKETS or frags < 2):
-            early = dtop - dcount >= LOSS_EARLY and loss > 4 * LOSS_FALLBACK and frags >= 2
+            early = dtop - dcount >= LOSS_EARLY and loss > 4 * LOSS_FALLBACK
             if not (early and sess.hold_until is None):
                 return  # the sample goes on
         sess.fb_top, sess.fb_count = top, count
