@@ -31,4 +31,5 @@ def test_loss_experiment_measures_one_and_five_percent() -> None:
     [exp] = select_experiments("loss")
     keys = [m.key for m in exp.metrics(Settings())]
     assert keys == ["mbit_s@1%", "mbit_s@5%"] and loss.LEVELS == (1.0, 5.0)
-    assert "loss" in [e.name for e in select_experiments("all")]
+    assert "loss" not in [e.name for e in select_experiments("all")]  # only when named
+    assert [e.name for e in select_experiments("all,loss")][-1] == "loss"
