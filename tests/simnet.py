@@ -84,6 +84,7 @@ from pyn2n.wire import (
     Message,
     Packet,
     PeerInfo,
+    QueryPeer,
     Register,
     RegisterAck,
     RegisterSuper,
@@ -1291,8 +1292,8 @@ def nak(reg: RegisterSuper, mac: bytes = MY_MAC) -> bytes:
 def run_until(
     edge: Edge, clock: Clock, until: float, answer: bool = True
 ) -> list[tuple[float, Message, tuple[str, int]]]:
-    """Step the edge's timers up to `until`, answering each REGISTER_SUPER like a supernode
-    would when `answer`; returns everything sent as (time, message, address). Fails if a timer
+    """Step the edge's timers up to `until`, answering each REGISTER_SUPER and PING like a
+    supernode would when `answer`; returns everything sent as (time, message, address). Fails if a timer
     fires without moving on (with no input in between)."""
     log: list[tuple[float, Message, tuple[str, int]]] = []
     fired_at = None
@@ -1310,6 +1311,10 @@ def run_until(
             for reg, addr in of_type(sent, RegisterSuper):
                 edge.receive_datagram(from_sn(super_ack(reg, SN_MACS[addr])), addr, clock())
                 fired_at = None  # an input may legitimately make something due right now
+            for query, addr in of_type(sent, QueryPeer):
+                if query.target_mac == bytes(6) and addr in SN_MACS:  # a PING: PONG
+                    edge.receive_datagram(pong(sn_mac=SN_MACS[addr]), addr, clock())
+                    fired_at = None
             log += [(clock(), m, a) for _, m, a in drain(edge)]
     clock.advance(until - clock())
     return log

@@ -5,11 +5,14 @@ a third host. Afterwards both processes are alive, their `drops` counters have g
 registered from its own socket and the overlay still works.
 
 Run as a script, this file is the attacker:
-`attack SN_IP:PORT EDGE_IP:PORT E1_MAC E1_CIDR COMMUNITY COUNT SEED` prints JSON counts by kind.
+`attack SN_IP:PORT EDGE_IP:PORT E1_MAC E1_CIDR COMMUNITY COUNT SEED` prints JSON counts by kind;
+`mgmt PORT COUNT SEED` fuzzes a management port on 127.0.0.1 (text and JSON writes without the
+password among random bytes); afterwards nothing it could change has changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -156,6 +159,44 @@ def attack(
     return {k: dict(v) for k, v in sent.items()}
 
 
+# management writes and near-misses, none with the right password ("n2n")
+MGMT_WRITES = [
+    b"+verb", b"-verb", b"+verb ", b"-verb\n", b"+verb wrong", b"-verb n2", b"+verbose",
+    b"stop", b"stop\n", b"stop n", b"stop N2N", b"reload_communities",
+    b"w 1 verbose 0", b"w 1 verbose 20", b"w 1:1:wrong verbose 0", b"w 1:1 verbose 0",
+    b"w 1:0:n2n verbose 0", b"w 1 stop", b"w 1:1:n2x stop", b"s 1 debug", b"s 1:1:bad peer",
+    b"w 1 reload_communities", b"w 1:1: verbose 0", b"r 1:1:bad verbose 0",
+]  # fmt: skip
+
+
+def mgmt_attack(port: int, count: int, seed: int) -> dict[str, int]:
+    """Hostile datagrams at a management port: writes without the password, mutated writes,
+    random bytes; the replies are read and thrown away."""
+    rng = random.Random(seed)
+    sent: Counter[str] = Counter()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setblocking(False)
+        for i in range(count):
+            roll = rng.random()
+            if roll < 0.5:
+                kind, data = "write", rng.choice(MGMT_WRITES)
+            elif roll < 0.75:
+                msg = bytearray(rng.choice(MGMT_WRITES))
+                for _ in range(rng.randrange(1, 4)):
+                    msg[rng.randrange(len(msg))] = rng.randrange(256)
+                kind, data = "mutated", bytes(msg)
+            else:
+                kind, data = "random", rng.randbytes(rng.randrange(0, 200))
+            s.sendto(data, ("127.0.0.1", port))
+            sent[kind] += 1
+            if i % 50 == 49:
+                time.sleep(0.01)
+                with contextlib.suppress(OSError):
+                    while s.recv(65536):
+                        pass
+    return dict(sent)
+
+
 def _addr(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
@@ -205,7 +246,33 @@ def test_hostile_datagrams_leave_the_overlay_working(
     ov.check_alive()
 
 
+def test_hostile_management_input_changes_nothing(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    lab = make_lab(2)
+    ov = Overlay(lab, log_dir=tmp_path).start(["e1", "e2"])
+    ov.wait_registered()
+    levels = {node: ov.ctl(node, "verbose")[0]["traceLevel"] for node in ("sn", "e1")}
+    ports = {"sn": 5645, "e1": 5644}  # the defaults the lab uses
+    for node, port in ports.items():
+        argv = [sys.executable, __file__, "mgmt", str(port), "3000", "11"]
+        done = lab.run(node, argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        sent = json.loads(done.stdout)
+        assert sent["write"] > 1000 and sent["random"] > 500, sent
+    ov.check_alive()  # nobody stopped
+    for node, level in levels.items():
+        assert ov.ctl(node, "verbose")[0]["traceLevel"] == level, node
+    topics = ov.ctl("e1", "help.events")
+    assert all(row["sockaddr"] == "?:?" for row in topics), topics  # no subscription taken
+    assert ov.registered() == ["e1", "e2"]
+    assert ov.ping("e1", "e2", count=2, interval=0.1) == 2
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "mgmt":
+        print(json.dumps(mgmt_attack(int(argv[1]), int(argv[2]), int(argv[3]))))
+        return 0
     role, sn, edge, mac, cidr, community, count, seed = argv
     assert role == "attack"
     result = attack(

@@ -131,9 +131,10 @@ def test_text_console() -> None:
     m = engine()
     assert b"Help for edge" in m.handle(b"help", ASKER, 0)[0][0]
     assert m.handle(b"\n", ASKER, 5.0)[0][0] == b"COMMUNITY 'test' at 5.0\n"
-    assert m.handle(b"+verb", ASKER, 0)[0][0] == b"> +OK traceLevel=3\n"
+    assert m.handle(b"+verb n2n", ASKER, 0)[0][0] == b"> +OK traceLevel=3\n"
+    assert m.handle(b"-verb n2n", ASKER, 0)[0][0] == b"> -OK traceLevel=2\n"
     m.control.trace_level = 0
-    assert m.handle(b"-verb", ASKER, 0)[0][0] == b"> -NOK traceLevel=0\n"
+    assert m.handle(b"-verb n2n", ASKER, 0)[0][0] == b"> -NOK traceLevel=0\n"
     assert b"refused" in m.handle(b"stop", ASKER, 0)[0][0]
     assert m.control.keep_running
     m.handle(b"stop n2n", ASKER, 0)
@@ -186,3 +187,24 @@ def test_failed_reload_is_an_error_reply() -> None:
         "_type": "row",
         "reloaded": 1,
     }
+
+
+def test_text_verbosity_needs_the_password() -> None:
+    seen: list[int] = []
+    m = engine()
+    m.control.on_verbose = seen.append
+    for text in (b"+verb", b"-verb", b"+verb wrong", b"-verbx", b"+verb\n", b"-verb  x n2n"):
+        reply = m.handle(text, ASKER, 0)[0][0]
+        assert b"refused" in reply and b"management password" in reply, text
+    assert m.control.trace_level == 2 and seen == []
+    assert m.handle(b"+verb n2n\n", ASKER, 0)[0][0] == b"> +OK traceLevel=3\n"
+    assert seen == [3]
+
+
+def test_open_verbosity_keeps_n2ns_behaviour() -> None:
+    m = engine()
+    m.open_verbosity = True
+    assert m.handle(b"+verb", ASKER, 0)[0][0] == b"> +OK traceLevel=3\n"
+    assert m.handle(b"-verb", ASKER, 0)[0][0] == b"> -OK traceLevel=2\n"
+    assert b"refused" in m.handle(b"stop", ASKER, 0)[0][0]  # stop still needs it
+    assert m.control.keep_running

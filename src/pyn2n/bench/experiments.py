@@ -703,10 +703,28 @@ EXPERIMENTS: list[Experiment] = [
 ]
 
 
+def _loss_tcp(ctx: Context, path: NetPath) -> Outcome:
+    from pyn2n.bench import loss  # (it builds on this module)
+
+    return loss.loss_tcp(ctx, path)
+
+
+def _loss_metrics(s: Settings) -> list[Metric]:
+    from pyn2n.bench import loss
+
+    return loss.metrics(s)
+
+
+EXPERIMENTS.append(
+    Experiment("loss", "iperf3 TCP under per-datagram underlay loss", _loss_tcp, _loss_metrics)
+)
+ON_REQUEST = {"loss"}  # not part of "all": run when named
+
+
 def select_experiments(spec: str) -> list[Experiment]:
     wanted = [w.strip() for w in spec.split(",") if w.strip()]
     if not wanted or "all" in wanted:
-        return list(EXPERIMENTS)
+        return [e for e in EXPERIMENTS if e.name not in ON_REQUEST or e.name in wanted]
     names = {e.name for e in EXPERIMENTS}
     bad = [w for w in wanted if w not in names]
     if bad:

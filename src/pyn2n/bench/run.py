@@ -60,6 +60,18 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--loss {text!r}: give a percentage, e.g. 1 or 0.5"
+        ) from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"--loss {text}: a percentage from 0 to below 100")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `pyn2n bench run` (also the default `pyn2n bench`)."""
     a = parser.add_argument
@@ -124,6 +136,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory with real n2n v3's edge and supernode (default: $N2N_BIN_DIR)",
     )
     a("--reference", default=REFERENCE, help=f"path for the pyn2n ratios (default {REFERENCE})")
+    a(
+        "--loss",
+        type=_percent,
+        default=0.0,
+        metavar="PCT",
+        help="drop PCT %% of the underlay's datagrams one by one at the router during the whole "
+        "run (iptables statistic; GSO batches split); the `loss` experiment measures 1 and 5 %%",
+    )
     a("--no-install", action="store_true", help="do not apt-get missing openvpn/tinc/iperf3")
     a("--list", action="store_true", help="list the paths and whether they can run, then exit")
     a(
@@ -295,6 +315,11 @@ class Bench:
         ):
             self.progress.update(self._task, total=steps)
             self.results["lab"] = {"run_id": lab.run_id, "namespaces": lab.namespaces}
+            if self.args.loss:
+                from pyn2n.bench import loss
+
+                loss.apply(lab, self.args.loss)
+                self.results["lab"]["loss_percent"] = self.args.loss
             ctx = Context(lab, self.settings, self.logdir)
             for repeat in range(self.repeats):
                 order = paths if repeat % 2 == 0 else paths[::-1]

@@ -208,6 +208,7 @@ def _main(argv: list[str]) -> int:
         on_event=on_event,
         views=views,
     )
+    runtime.mgmt.open_verbosity = args.mgmt_open_verbosity
     watch_runtime(runtime, node, views, unresolved)
     attach_observers(runtime, views, metrics=args.metrics, http=args.http, tap=tap.name)
     prepare_service(runtime, args.service, keep=edge_capabilities(args))

@@ -63,6 +63,7 @@ class EdgeArgs:
     multicast_route: bool = False  # pyn2n: route 224.0.0.0/4 (and ff00::/8) through the TAP
     metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
     http: tuple[str, int] | None = None  # --http [ADDR:]PORT
+    mgmt_open_verbosity: bool = False  # n2n's text +verb/-verb without the management password
 
 
 def build_parser() -> Parser:
@@ -181,6 +182,13 @@ def build_parser() -> Parser:
         help="pyn2n: route multicast (224.0.0.0/4, and ff00::/8 with IPv6) through the TAP, "
         "for programs that send multicast without choosing an interface",
     )
+    a(
+        "--management-open-verbosity",
+        dest="mgmt_open_verbosity",
+        action="store_true",
+        help="n2n compatibility: the text console's +verb/-verb work without the management "
+        "password (pyn2n asks for it: `+verb PASSWORD`)",
+    )
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     a("-V", dest="quiet", action="count", default=0, help="less verbose")
@@ -298,6 +306,11 @@ def _parse_community(ns: argparse.Namespace, env: dict[str, str]) -> EdgeArgs:
 
 def _parse_cipher(ns: argparse.Namespace, env: dict[str, str], out: EdgeArgs) -> None:
     """-k, -A, -z: key, cipher and compression."""
+    if ns.key == "":
+        raise UsageError(
+            "-k '': the key is empty (an unset variable in a script?); give the community key, "
+            "or leave -k out for an unencrypted community"
+        )
     out.key = ns.key if ns.key is not None else env.get("N2N_KEY")
     if ns.transform is not None:
         out.transform = _int(ns.transform, "-A", 1, 5, "the cipher number")
@@ -382,6 +395,7 @@ def _parse_paths(ns: argparse.Namespace, out: EdgeArgs) -> None:
         out.tos = _int(ns.tos, "-T", 0, 255, "the TOS")
     out.pmtu_discovery = ns.pmtu
     out.fastpath = not ns.no_fastpath
+    out.mgmt_open_verbosity = ns.mgmt_open_verbosity
 
 
 def _ipv4(text: str, flag: str) -> ipaddress.IPv4Address:

@@ -18,7 +18,7 @@ from pyn2n.cli.edge import resolve
 from pyn2n.cli.service import prepare_service, setup_service_logging
 from pyn2n.cli.supernode_args import SupernodeArgs, parse_supernode_args
 from pyn2n.core.community import parse_community_file
-from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig
+from pyn2n.core.config import AutoIpRange, ConfigError, SupernodeConfig, decode_text
 from pyn2n.core.supernode import Supernode
 from pyn2n.io.udp import UdpSocket
 from pyn2n.io.underlay import Underlay
@@ -31,9 +31,13 @@ log = logging.getLogger("pyn2n.supernode")
 
 def read_community_file(path: str) -> str:
     try:
-        return Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"-c {path}: cannot read the community file ({exc.strerror})") from None
+    try:
+        return decode_text(data, path)
+    except ConfigError as exc:
+        raise UsageError(f"-c {exc}") from None
 
 
 def build_config(args: SupernodeArgs) -> SupernodeConfig:

@@ -33,6 +33,21 @@ class ConfigError(ValueError):
     """A local configuration mistake; the message says what is wrong and how to fix it."""
 
 
+def decode_text(data: bytes, name: str) -> str:
+    """A configuration file's bytes as text; ConfigError `name:line: ...` unless UTF-8."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(
+            f"{name}: the file is UTF-16 (it starts with a byte-order mark); save it as UTF-8"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        lineno = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{name}:{lineno}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        ) from None
+
+
 def bitlen2mask(bitlen: int) -> int:
     """n2n's `bitlen2mask`: the IPv4 netmask (as an int) of a prefix length 0..32."""
     return (0xFFFFFFFF << (32 - bitlen)) & 0xFFFFFFFF if bitlen else 0

@@ -17,8 +17,10 @@ The node's views (mgmt/, or the core itself) answer read methods through
 do not have is `unimplemented`. A view may raise `MgmtError("noaccess")` to refuse. The drivers'
 own drop counts (`core/drops.py` `IO_DROPS`) join the node's in `drops`, each with its meaning.
 
-Differences from n2n: the text `stop` needs the management password (`stop <password>`), as
-JSON writes do, because anyone on the host could otherwise stop an edge; the supernode gets JSON
+Differences from n2n: the text `stop`, `+verb` and `-verb` need the management password
+(`stop <password>`, `+verb <password>`), as JSON writes do, because anyone on the host could
+otherwise stop an edge or silence its warnings (`open_verbosity` keeps n2n's password-less
+`+verb`/`-verb`: the edge's `--management-open-verbosity`); the supernode gets JSON
 only for lines shaped like JSON (n2n takes any datagram whose second byte is a space); the
 supernode implements `supernodes`; both add `peers` (edge) and `drops` (both) read methods.
 """
@@ -43,8 +45,8 @@ EDGE_HELP = (
     "Help for edge management console:\n"
     "\tstop <pw> | Gracefully exit edge (needs the management password)\n"
     "\thelp      | This help message\n"
-    "\t+verb     | Increase verbosity of logging\n"
-    "\t-verb     | Decrease verbosity of logging\n"
+    "\t+verb <pw> | Increase verbosity of logging (needs the management password)\n"
+    "\t-verb <pw> | Decrease verbosity of logging (needs the management password)\n"
     "\tr ...     | start query with JSON reply\n"
     "\tw ...     | start update with JSON reply\n"
     "\ts ...     | subscribe to event channel JSON reply\n"
@@ -127,6 +129,7 @@ class Management:
     control: Control = field(default_factory=Control)
     subscribers: dict[str, _Subscriber] = field(default_factory=dict)
     io_drops: Callable[[], dict[str, int]] | None = None  # the drivers' counts (IO_DROPS)
+    open_verbosity: bool = False  # n2n's behaviour: text +verb/-verb without the password
 
     def __post_init__(self) -> None:
         self._password_hash = pearson_hash_64(self.password.encode())
@@ -173,20 +176,26 @@ class Management:
                     return [b"> stop refused: send `stop <management password>`\n"]
                 self._stop()
                 return [b"> OK stopping\n"]
-            if word.startswith("+verb"):
-                self._set_verbose(self.control.trace_level + 1)
-                return [f"> +OK traceLevel={self.control.trace_level}\n".encode()]
-            if word.startswith("-verb"):
-                if self.control.trace_level > 0:
-                    self._set_verbose(self.control.trace_level - 1)
-                    return [f"> -OK traceLevel={self.control.trace_level}\n".encode()]
-                return [f"> -NOK traceLevel={self.control.trace_level}\n".encode()]
+            if word.startswith(("+verb", "-verb")):
+                return [self._text_verb(word)]
         elif word.startswith("reload_communities"):
             # a write: like the JSON API, it needs the password
             if not self._auth_ok(word[len("reload_communities") :].strip()):
                 return [b"> reload refused: send `reload_communities <management password>`\n"]
             return [self._reload()]
         return [self.views.status_text(now).encode()]
+
+    def _text_verb(self, word: str) -> bytes:
+        """`+verb <password>` / `-verb <password>`: a write, so it needs the password."""
+        if not self.open_verbosity and not self._auth_ok(word[5:].strip()):
+            return f"> {word[0]}verb refused: send `{word[0]}verb <management password>`\n".encode()
+        if word[0] == "+":
+            self._set_verbose(self.control.trace_level + 1)
+            return f"> +OK traceLevel={self.control.trace_level}\n".encode()
+        if self.control.trace_level > 0:
+            self._set_verbose(self.control.trace_level - 1)
+            return f"> -OK traceLevel={self.control.trace_level}\n".encode()
+        return f"> -NOK traceLevel={self.control.trace_level}\n".encode()
 
     # -- JSON API -------------------------------------------------------------------------------
 

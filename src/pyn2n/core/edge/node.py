@@ -197,7 +197,7 @@ class Edge:
             return reg.boot_deadline
         t = min(reg.next_register, reg.next_sweep, self.disc.next_purge_pending)
         if not reg.sn_wait:
-            t = min(t, self.disc.next_purge_known)
+            t = min(t, self.disc.next_purge_known, reg.next_probe)
         if self.data.routing:
             t = min(t, self.data.next_purge_hosts)
         groups_t = self.data.groups.deadline()
@@ -216,6 +216,7 @@ class Edge:
             reg.bootstrap_timer(now)
             return
         reg.register_timer(now)
+        reg.probe_timer(now)
         self.disc.purge(now, sn_answers=not reg.sn_wait)
         self.data.purge_hosts(now)
         reg.sweep_timer(now)

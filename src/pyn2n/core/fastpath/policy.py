@@ -4,6 +4,7 @@ and its timing constants. Why these numbers: docs/fastpath.md ("Offloads", "Loss
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,14 +16,23 @@ KEEPALIVE = 2.0  # a control datagram when nothing else left for this long
 SESSION_IDLE = 10.0  # no authenticated datagram for this long: back to the standard path
 OLD_SESSION_GRACE = 3.0  # a replaced session still decrypts stragglers this long
 FEEDBACK_INTERVAL = 0.05  # loss feedback at most this often...
-FEEDBACK_PACKETS = 32  # ...and only after this many packets (a trickle waits for a keep-alive)
+# ...and only after the peer's packet numbers moved this far (packets it sent, lost ones too, so
+# heavy loss cannot starve the feedback; a trickle waits for a keep-alive)
+FEEDBACK_PACKETS = 32
 PARTIAL_MAX = 128  # packets in reassembly per session
 PARTIAL_AGE = 1.0
-# loss: above LOSS_FALLBACK datagram loss the TAP gives single frames for HOLD_MIN, doubling
-LOSS_SAMPLE = 4096  # datagrams sent per loss estimate
+# loss: above LOSS_FALLBACK datagram loss the TAP gives single frames (one datagram each, the
+# loss TCP sees is the wire's), for at least HOLD_MIN; single frames measure the wire's loss
+# directly, so super-frames come back once a sample shows at most LOSS_RETURN, without probing
+LOSS_SAMPLE = 4096  # datagrams sent per loss estimate...
+LOSS_SAMPLE_PACKETS = 48  # ...or this many packets of 2+ datagrams each (loss shows at once)
 LOSS_FALLBACK = 0.005
-HOLD_MIN = 5.0
-HOLD_MAX = 60.0
+# ...and before a sample is complete when LOSS_EARLY packets are lost and the estimate is past
+# 4 x LOSS_FALLBACK (5 % loss makes TCP collapse on super-frames: few are sent; the single
+# frames a flow starts with can show it before TSO goes on)
+LOSS_EARLY = 4
+LOSS_RETURN = 0.0025
+HOLD_MIN = 2.0
 # cutting super-frames in Python for peers without the fast path halves their throughput, so
 # offloads stay off while such traffic is more than a trickle
 MIXED_FRAMES = 256  # unicast frames to standard-path peers per TICK that turn them off
@@ -80,20 +90,29 @@ class OffloadPolicy:
         self.bulk = now < self._bulk_until
 
     def _feedback(self, sess: Session, top: int, count: int, now: float) -> None:
-        """The peer's (highest packet number, packets received): single frames under heavy loss."""
+        """The peer's (highest packet number, packets received): single frames under heavy loss,
+        super-frames again when a sample shows the loss gone."""
         dtop = top - sess.fb_top
-        if sess.frags_sent < LOSS_SAMPLE or dtop <= 0:
+        if dtop <= 0:
             return
+        frags_sent, pkts = sess.frags_sent, sess.pkts_sent
         dcount = count - sess.fb_count
-        frags = sess.frags_sent / max(1, sess.pkts_sent)
-        sess.fb_top, sess.fb_count = top, count
-        sess.frags_sent = sess.pkts_sent = 0
+        frags = frags_sent / max(1, pkts)
         lost = max(0.0, 1.0 - dcount / dtop)
         # per-datagram loss from the per-packet loss of packets of `frags` datagrams
-        sess.loss = loss = 1.0 - (1.0 - min(lost, 0.999)) ** (1.0 / max(1.0, frags))
-        if loss <= LOSS_FALLBACK:
-            sess.hold = HOLD_MIN
-        elif sess.hold_until is None:
-            sess.hold_until = now + sess.hold
-            sess.hold = min(HOLD_MAX, sess.hold * 2)
-            self.lossy = True
+        loss = 1.0 - (1.0 - min(lost, 0.999)) ** (1.0 / max(1.0, frags))
+        if frags_sent < LOSS_SAMPLE and (pkts < LOSS_SAMPLE_PACKETS or frags < 2):
+            early = dtop - dcount >= LOSS_EARLY and loss > 4 * LOSS_FALLBACK
+            if not (early and sess.hold_until is None):
+                return  # the sample goes on
+        sess.fb_top, sess.fb_count = top, count
+        sess.frags_sent = sess.pkts_sent = 0
+        sess.loss = loss
+        if sess.hold_until is None:
+            if loss > LOSS_FALLBACK:
+                # single frames until a clean sample (the tick never ends an infinite hold)
+                sess.hold_until = math.inf
+                sess.hold = now + HOLD_MIN
+                self.lossy = True  # at once, not at the next tick
+        elif loss <= LOSS_RETURN and now >= sess.hold:
+            sess.hold_until = None  # (`lossy` follows at the next tick)

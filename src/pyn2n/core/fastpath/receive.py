@@ -171,9 +171,10 @@ class Receiver(Negotiation):
                 self._establish(st, sess, now)  # the peer has the same keys: use it
         if kind == KIND_DATA:
             self._deliver(sess, plain, now)
-            if (
-                now - sess.fb_sent >= FEEDBACK_INTERVAL
-                and sess.rx_count - sess.fb_rx >= FEEDBACK_PACKETS
+            # feedback while a flow runs, and at once after a gap (lost packets: the sender
+            # may be collapsing on super-frames that never arrive whole)
+            if now - sess.fb_sent >= FEEDBACK_INTERVAL and (
+                pn - sess.fb_rx >= FEEDBACK_PACKETS or pn - top > 1
             ):
                 self._control(sess, CTL_KEEPALIVE, now)
         else:

@@ -74,8 +74,8 @@ class Sender(OffloadPolicy):
 
     def _control(self, sess: Session, ctl: int, now: float) -> None:
         sess.fb_sent = now
-        sess.fb_rx = sess.rx_count
         top = sess.window.top
+        sess.fb_rx = top
         self._seal_out(
             sess, KIND_CONTROL, CONTROL.pack(ctl, top if top >= 0 else 0, sess.rx_count), now
         )

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pyn2n.core.api import Addr
-from pyn2n.core.fastpath.policy import HOLD_MIN, PARTIAL_AGE
+from pyn2n.core.fastpath.policy import PARTIAL_AGE
 from pyn2n.core.peers import Peer
 from pyn2n.core.replay import ReplayWindow
 from pyn2n.wire.hello import Hello
@@ -102,14 +102,14 @@ class Session:
         self.last_tx = now
         self.rx_count = 0
         self.fb_sent = now
-        self.fb_rx = 0  # rx_count when we last sent feedback
+        self.fb_rx = 0  # the highest packet number received when we last sent feedback
         self.fb_top = -1  # the last loss feedback we used (as the sender)
         self.fb_count = 0
         self.frags_sent = 0
         self.pkts_sent = 0
         self.loss = 0.0  # the last datagram loss estimate
-        self.hold = HOLD_MIN  # how long the next spell of single frames lasts
-        self.hold_until: float | None = None  # single frames until then
+        self.hold = 0.0  # single frames at least until then (`policy._feedback`)
+        self.hold_until: float | None = None  # single frames until then (inf: a clean sample)
 
     def expire_partials(self, now: float) -> int:
         """Drop packets in reassembly for longer than PARTIAL_AGE; how many."""
