@@ -123,6 +123,14 @@ def test_metrics_match_the_traffic_sent(make_lab: Callable[..., Lab], tmp_path: 
         e1_before, "pyn2n_edge_tap_bytes_total", direction="tx"
     )
     assert tap_tx >= 2 * PINGS * (SIZE + 8 + 20 + 14)  # ICMP data, ICMP, IP, Ethernet headers
+    # the same frames by path: the relayed ones to e3, the direct (or fast) ones to e2
+    for paths in (("relayed",), ("direct", "fast")):
+        sent = sum(
+            value(e1, "pyn2n_edge_bytes_total", direction="tx", path=p)
+            - value(e1_before, "pyn2n_edge_bytes_total", direction="tx", path=p)
+            for p in paths
+        )
+        assert sent >= PINGS * (SIZE + 8 + 20 + 14), paths
     assert value(e1, "pyn2n_edge_registered") == 1
     paths = {path: value(e1, "pyn2n_edge_peers", path=path) for path in ("direct", "fast")}
     assert sum(paths.values()) == 1, paths  # e2

@@ -107,6 +107,9 @@ def test_edge_metrics_are_the_node_counters() -> None:
     assert got[key("pyn2n_edge_packets_total", direction="rx", path="direct")] == d.rx_p2p
     assert got[key("pyn2n_edge_packets_total", direction="tx", path="relayed")] == d.tx_sup
     assert d.tx_p2p + d.tx_sup >= 5 and d.rx_p2p + d.rx_sup >= 5
+    assert got[key("pyn2n_edge_bytes_total", direction="tx", path="direct")] == d.tx_p2p_bytes
+    assert got[key("pyn2n_edge_bytes_total", direction="rx", path="relayed")] == d.rx_sup_bytes
+    assert d.tx_p2p_bytes + d.tx_sup_bytes >= 5 * 60  # five frames of 60 bytes or more
     rows = views.mgmt_peers(net.now)
     for path in ("direct", "relayed", "fast"):
         want = sum(1 for r in rows if peer_path(r) == path)

@@ -76,6 +76,7 @@ def edge_snapshot(views: EdgeViews, io_drops: dict[str, int], now: float, wall: 
     d = edge.data
     fast = edge.fastpath
     fast_tx, fast_rx = (0, 0) if fast is None else (fast.tx_packets, fast.rx_packets)
+    fast_txb, fast_rxb = (0, 0) if fast is None else (fast.tx_bytes, fast.rx_bytes)
     peers = views.mgmt_peers(now)
     for row in peers:
         row["via"] = peer_path(row)
@@ -100,6 +101,10 @@ def edge_snapshot(views: EdgeViews, io_drops: dict[str, int], now: float, wall: 
         "packets": {
             "tx": {"direct": d.tx_p2p, "relayed": d.tx_sup, "fast": fast_tx},
             "rx": {"direct": d.rx_p2p, "relayed": d.rx_sup, "fast": fast_rx},
+        },
+        "bytes": {
+            "tx": {"direct": d.tx_p2p_bytes, "relayed": d.tx_sup_bytes, "fast": fast_txb},
+            "rx": {"direct": d.rx_p2p_bytes, "relayed": d.rx_sup_bytes, "fast": fast_rxb},
         },
         "broadcast": {"tx": d.tx_sup_broadcast, "rx": d.rx_sup_broadcast},
         "drops": _drops("edge", dict(edge.drops), io_drops),
@@ -342,6 +347,16 @@ class NodeCollector(Collector):
             for path, n in paths.items():
                 packets.add_metric([direction, path], n)
         yield packets
+        payload = _counter(
+            "pyn2n_edge_bytes",
+            "frame bytes by direction and path (received on a standard path: the payload as it"
+            " arrived, before decompression and deciphering)",
+            ["direction", "path"],
+        )
+        for direction, paths in snap["bytes"].items():
+            for path, n in paths.items():
+                payload.add_metric([direction, path], n)
+        yield payload
         bcast = _counter(
             "pyn2n_edge_broadcast_packets",
             "broadcast and multicast packets through the supernode (part of path=relayed)",

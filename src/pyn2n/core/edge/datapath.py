@@ -80,6 +80,11 @@ class DataPath:
         self.rx_sup = 0
         self.tx_sup_broadcast = 0
         self.rx_sup_broadcast = 0
+        # payload bytes (the frames as transformed, after the PACKET header), for the metrics
+        self.tx_p2p_bytes = 0
+        self.rx_p2p_bytes = 0
+        self.tx_sup_bytes = 0
+        self.rx_sup_bytes = 0
         self.last_p2p: float | None = None
         self.frames: list[bytes] = []  # to the TAP (drained by `Edge.frames_to_write`)
         # set where a frame reaches discovery (which may move a deadline): `Edge.get_timer`
@@ -218,6 +223,7 @@ class DataPath:
                 # fresh path; or no supernode to relay through, so the last direct path is the
                 # only one left (n2n would drop the peer here and lose it for good)
                 self.tx_p2p += 1
+                self.tx_p2p_bytes += len(frame)
                 out.append((pkt, peer.sock))
                 return
             # too long without direct traffic: the path may be gone (n2n find_peer_destination)
@@ -227,6 +233,7 @@ class DataPath:
         else:
             stale_sock = NO_SOCK
         self.tx_sup += 1
+        self.tx_sup_bytes += len(frame)
         out.append((pkt, self.sns.current.addr))
         self.timers_moved = True
         self.disc.query_peer(dst, now, stale_sock)
@@ -254,6 +261,7 @@ class DataPath:
             for addr in addrs:
                 out.append((sealed, addr))
             self.tx_p2p += len(addrs)
+            self.tx_p2p_bytes += len(frame) * len(addrs)
         if gone:
             # no supernode answers: straight to every other known peer (n2n send_packet)
             for mac, peer in self.peers.known.items():
@@ -261,6 +269,7 @@ class DataPath:
                     out.append((sealed, peer.sock))
             return
         self.tx_sup += 1
+        self.tx_sup_bytes += len(frame)
         self.tx_sup_broadcast += 1
         sn = self.sns.current.addr
         if served and groups.sn_skips(sn, now):
@@ -293,6 +302,7 @@ class DataPath:
             drops["bad_mac"] += 1
             return
         if from_sn:
+            self.rx_sup_bytes += len(data) - off
             self._seen_relayed(src, peer_addr(sock, self.st.ipv6) or addr, dst, now)
         else:
             # n2n check_peer_registration_needed: direct traffic, so not "pending" any more
@@ -310,6 +320,7 @@ class DataPath:
                     self.timers_moved = True
                     self.disc.known_sock_changed(peer, addr, None, None, now)
             self.rx_p2p += 1
+            self.rx_p2p_bytes += len(data) - off
             self.last_p2p = now
         if (
             dst[0] & 1

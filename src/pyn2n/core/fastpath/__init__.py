@@ -95,6 +95,7 @@ class FastPath(Receiver):
         self.frames: list[bytes] = []
         self._next_tick: float | None = None
         self.rx_packets = 0  # frames (segments) delivered, for the edge's counters
+        self.rx_bytes = 0  # their bytes (the frames, without virtio headers)
 
     @property
     def active(self) -> bool:

@@ -52,6 +52,7 @@ class OffloadPolicy:
 
     def __init__(self) -> None:
         self.tx_packets = 0  # frames (segments) sent on the fast path
+        self.tx_bytes = 0  # their bytes (the frames, without virtio headers)
         self.std_unicast = 0  # unicast frames the edge sent the standard way (counted by it)
         self._mixed_until = 0.0
         self.mixed = False  # much traffic to standard-path peers: TAP offloads off

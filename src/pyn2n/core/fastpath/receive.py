@@ -34,6 +34,7 @@ class Receiver(Negotiation):
 
     frames: list[bytes]
     rx_packets: int
+    rx_bytes: int
 
     def receive(self, data: bytes, addr: Addr, now: float) -> bool:
         """One datagram starting with FAST_MAGIC: False if no session has its connection id
@@ -203,4 +204,5 @@ class Receiver(Negotiation):
         elif not hosts.learn(frame, 10, sess.mac, now):
             self.drops["hosts_full"] += 1  # (the frame is still delivered)
         self.rx_packets += frame_segments(frame) if frame[1] else 1
+        self.rx_bytes += len(frame) - 10
         self.frames.append(frame)

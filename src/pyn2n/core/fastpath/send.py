@@ -67,6 +67,7 @@ class Sender(OffloadPolicy):
         else:
             self._seal_out(sess, KIND_DATA, data, now)
         self.tx_packets += frame_segments(data) if data[1] else 1
+        self.tx_bytes += len(data) - 10  # the frame, without its virtio header
         if not self.bulk and self.tx_packets - self._tx_mark >= BULK_FRAMES:
             self.bulk = True  # a flow: super-frames from now on
             self._bulk_until = now + BULK_HOLD
