@@ -28,6 +28,8 @@ from pyn2n.mgmt.protocol import Control
 
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
+    from pyn2n.io.kernelpath import KernelPathDriver
+    from pyn2n.io.tap import TapDevice
     from pyn2n.mgmt.edge_views import EdgeViews
 
 log = logging.getLogger("pyn2n.edge")
@@ -137,7 +139,6 @@ def _main(argv: list[str]) -> int:
     from pyn2n.core.fastpath.framing import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.netconf import configure_tap, mac_text
-    from pyn2n.io.tap import TapDevice
     from pyn2n.mgmt.edge_views import EdgeViews
 
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
@@ -147,18 +148,21 @@ def _main(argv: list[str]) -> int:
     if args.pmtu_discovery:
         udp.set_pmtu_discovery(True)
     mgmt_sock = open_management(args.mgmt_port)
-    try:
-        # the fast path reads and writes frames with virtio headers (TSO super-frames)
-        tap = TapDevice.open(args.device, vnet_hdr=config.fastpath)
-    except OSError as exc:
-        raise UsageError(tap_error(args.device, exc)) from None
     address = f"{config.ip}/{config.prefix}" if config.ip else None
     gso_max = None
     if node.fastpath is not None:
         gso_max = tap_gso_max_size(
             node.fastpath.segment, min(UDP_MAX_SEGMENTS, UDP_MAX_PAYLOAD // node.fastpath.segment)
         )
-    configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
+    # the kernel path: -d names a bridge (the edge's MAC and addresses) with the TAP as a port
+    tap, kernel = open_kernel_path(args, node, config.mtu, gso_max)
+    if kernel is None:
+        tap = open_tap(args.device, config.fastpath)
+        configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
+    else:
+        configure_tap(kernel.device, mac=node.mac, ipv4=address, mtu=config.mtu)
+    assert tap is not None
+    iface = tap.name if kernel is None else kernel.device
     log.info(
         "edge %s: community %r, TAP %s mac %s %s, UDP port %d, supernodes %s",
         config.desc,
@@ -174,7 +178,7 @@ def _main(argv: list[str]) -> int:
         if not isinstance(event, IpAssigned):
             return False
         ip = f"{event.ip4addr}/{event.prefix}"
-        configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu, replace=True)
+        configure_tap(iface, mac=node.mac, ipv4=ip, mtu=config.mtu, replace=True)
         log.info("address %s assigned by %s", ip, event.supernode)
         return True
 
@@ -192,7 +196,96 @@ def _main(argv: list[str]) -> int:
         views=views,
     )
     watch_runtime(runtime, node, views, unresolved)
-    return runtime.run()
+    if kernel is None:
+        return runtime.run()
+    drive_kernel_path(runtime, node, kernel)
+    try:
+        return runtime.run()
+    finally:
+        kernel.close()
+
+
+def open_tap(device: str, vnet_hdr: bool) -> TapDevice:
+    from pyn2n.io.tap import TapDevice
+
+    try:
+        # the fast path reads and writes frames with virtio headers (TSO super-frames)
+        return TapDevice.open(device, vnet_hdr=vnet_hdr)
+    except OSError as exc:
+        raise UsageError(tap_error(device, exc)) from None
+
+
+def open_kernel_path(
+    args: EdgeArgs, node: Edge, mtu: int, gso_max: int | None
+) -> tuple[TapDevice | None, KernelPathDriver | None]:
+    """The bridge, VXLAN port, filter and TAP of the kernel path (docs/kernel-path.md); (None,
+    None) when it is off or the kernel cannot (said in one log line)."""
+    from pyn2n.core.kernelpath import vni_for
+    from pyn2n.io.kernelpath import KernelPathDriver, remove_leftovers
+    from pyn2n.io.netconf import configure_tap
+
+    try:
+        removed = remove_leftovers(args.device)  # after a SIGKILL: ours, by their alias
+    except OSError as exc:
+        removed = []
+        log.warning("kernel path: cannot look for leftovers of -d %s (%s)", args.device, exc)
+    if removed:
+        log.info("removed leftovers of an earlier edge: %s", ", ".join(removed))
+    if not args.kernel_path:
+        return None, None
+    why = node.kernel_path_refusal()
+    if why:
+        log.info("kernel path off: %s", why)
+        return None, None
+    port = args.kernel_path_port
+    driver = KernelPathDriver.create(
+        args.device, node.mac, mtu, port, vni_for(node.config.community_bytes)
+    )
+    if driver is None:
+        return None, None
+    try:
+        tap = open_tap(driver.tap_name, vnet_hdr=True)
+    except UsageError:
+        driver.close()
+        raise
+    try:
+        configure_tap(tap.name, mtu=mtu, gso_max_size=gso_max)
+        driver.attach_tap(node.mac)
+    except OSError as exc:
+        log.warning("kernel path off: cannot make the TAP a bridge port (%s)", exc)
+        tap.close()
+        driver.close()
+        return None, None
+    node.enable_kernel_path(port)
+    node.kernel_addresses(driver.local_ipv4())
+    log.info(
+        "kernel path: bridge %s with TAP %s and VXLAN %s (VNI %d, UDP port %d)",
+        driver.device,
+        driver.tap_name,
+        driver.vx_name,
+        driver.vni,
+        port,
+    )
+    return tap, driver
+
+
+def drive_kernel_path(runtime: EdgeRuntime, node: Edge, driver: KernelPathDriver) -> None:
+    """Once a second: carry out the core's kernel-path commands; every 5 s tell it this
+    host's addresses (it offers the kernel path only while its public socket is local)."""
+    ticks = [0]
+
+    def tick() -> None:
+        ticks[0] += 1
+        if ticks[0] % 5 == 0:
+            try:
+                node.kernel_addresses(driver.local_ipv4())
+            except OSError as exc:
+                log.debug("kernel path: cannot list addresses (%s)", exc)
+        commands = node.kernel_commands()
+        if commands:
+            driver.apply(commands)
+
+    runtime.add_wake_hook(tick, tick=True)
 
 
 def watch_runtime(

@@ -51,6 +51,8 @@ class EdgeArgs:
     pmtu_discovery: bool = False
     fastpath: bool = True  # pyn2n: negotiate the fast path with other pyn2n edges
     verbosity: int = 2
+    kernel_path: bool = True  # pyn2n: unencrypted unicast to pyn2n peers via kernel VXLAN
+    kernel_path_port: int = 4789
     extras: dict[str, str] = field(default_factory=dict)
 
 
@@ -163,6 +165,19 @@ def build_parser() -> Parser:
         action="store_true",
         help="pyn2n: no fast path (whole TCP super-frames, AEAD) to other pyn2n edges; "
         "standard n2n PACKETs only",
+    )
+    a(
+        "--no-kernel-path",
+        dest="no_kernel_path",
+        action="store_true",
+        help="pyn2n: no kernel path (unencrypted unicast to pyn2n peers through a VXLAN port "
+        "of a bridge named by -d); docs/kernel-path.md",
+    )
+    a(
+        "--kernel-path-port",
+        dest="kernel_path_port",
+        metavar="PORT",
+        help="pyn2n: UDP port of the kernel path's VXLAN (default 4789)",
     )
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
@@ -321,6 +336,11 @@ def _parse_paths(ns: argparse.Namespace, out: EdgeArgs) -> None:
         out.tos = _int(ns.tos, "-T", 0, 255, "the TOS")
     out.pmtu_discovery = ns.pmtu
     out.fastpath = not ns.no_fastpath
+    out.kernel_path = not ns.no_kernel_path
+    if ns.kernel_path_port is not None:
+        out.kernel_path_port = _port(ns.kernel_path_port, "--kernel-path-port")
+        if not out.kernel_path_port:
+            raise UsageError("--kernel-path-port 0: give a port from 1 to 65535 (default 4789)")
 
 
 def _ipv4(text: str, flag: str) -> ipaddress.IPv4Address:

@@ -20,6 +20,7 @@ from pyn2n.core.edge.discovery import Discovery
 from pyn2n.core.edge.registration import Registration
 from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
+from pyn2n.core.kernelpath import KernelPath
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
 from pyn2n.core.peers import KEYS_DIFFER, NO_SOCK
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
@@ -79,6 +80,7 @@ class DataPath:
         self.timers_moved = True
         # PACKET headers by destination MAC (no compression): all but the payload is fixed
         self._headers: dict[bytes, bytes] = {}
+        self.kernel: KernelPath | None = None  # the kernel path's probes come out of the TAP
 
     def purge_hosts(self, now: float) -> None:
         if self.routing and now >= self.next_purge_hosts:
@@ -196,6 +198,11 @@ class DataPath:
             self.st.peer_event(PeerAction.DEL_P2P, peer)
             stale_sock = peer.sock
         else:
+            kernel = self.kernel
+            if kernel is not None and dst == kernel.probe_mac:
+                self.transop_tx -= 1  # a kernel-path probe, not traffic (docs/kernel-path.md)
+                kernel.on_probe(frame, now)
+                return
             stale_sock = NO_SOCK
         self.tx_sup += 1
         out.append((pkt, self.sns.current.addr))
