@@ -160,7 +160,7 @@ def _main(argv: list[str]) -> int:
         tap = open_tap(args.device, config.fastpath)
         configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
     else:
-        configure_tap(kernel.device, mac=node.mac, ipv4=address, mtu=config.mtu)
+        configure_tap(kernel.device, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
     assert tap is not None
     iface = tap.name if kernel is None else kernel.device
     log.info(
