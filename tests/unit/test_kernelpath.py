@@ -18,6 +18,7 @@ from pyn2n.core.kernelpath import (
     vni_for,
 )
 from pyn2n.wire.hello import (
+    AEAD_NONE,
     HELLO_OFFER,
     Hello,
     KernelExt,
@@ -26,7 +27,6 @@ from pyn2n.wire.hello import (
     encode_hello,
     encode_kernel_ext,
 )
-from pyn2n.wire.hello import AEAD_NONE
 from tests.unit.test_fastpath import (
     ADDR_A,
     ADDR_B,
@@ -201,7 +201,7 @@ def test_a_peer_advertising_an_address_other_than_its_socket_is_refused() -> Non
 
 
 def test_probes_from_strangers_and_garbage_are_ignored() -> None:
-    a, b = kernel_pair()
+    a, _b = kernel_pair()
     ops(a)
     stranger = bytes.fromhex("020000000009")
     frame = a.kp.probe_mac + probe_mac(stranger) + PROBE_ETHERTYPE + b"pyKP\x01" + stranger
