@@ -128,7 +128,7 @@ def test_probe_macs_and_vnis() -> None:
     p = probe_mac(MAC_A)
     assert p != MAC_A and not p[0] & 1 and p[0] & 2 and p[1:] == MAC_A[1:]
     assert probe_mac(MAC_B) != p
-    assert vni_for(b"mynet") == vni_for(b"mynet") != vni_for(b"other")
+    assert vni_for(b"mynet") == vni_for(COMMUNITY20) != vni_for(b"other")
     assert 0 < vni_for(b"x") < 1 << 24
 
 

@@ -63,8 +63,10 @@ def probe_mac(mac: bytes) -> bytes:
 
 
 def vni_for(community: bytes) -> int:
-    """The VXLAN network identifier of a community (24 bits of a hash; never 0)."""
-    vni = int.from_bytes(hashlib.sha256(b"pyn2n kernel path " + community).digest()[:3], "big")
+    """The VXLAN network identifier of a community (24 bits of a hash of its name, with or
+    without the NUL padding of the wire field; never 0)."""
+    name = community.rstrip(b"\x00")
+    vni = int.from_bytes(hashlib.sha256(b"pyn2n kernel path " + name).digest()[:3], "big")
     return vni or 1
 
 
