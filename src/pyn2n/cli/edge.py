@@ -160,7 +160,9 @@ def _main(argv: list[str]) -> int:
         tap = open_tap(args.device, config.fastpath)
         configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
     else:
-        configure_tap(kernel.device, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
+        configure_tap(
+            kernel.device, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max
+        )
     assert tap is not None
     iface = tap.name if kernel is None else kernel.device
     log.info(
@@ -270,22 +272,21 @@ def open_kernel_path(
 
 
 def drive_kernel_path(runtime: EdgeRuntime, node: Edge, driver: KernelPathDriver) -> None:
-    """Once a second: carry out the core's kernel-path commands; every 5 s tell it this
-    host's addresses (it offers the kernel path only while its public socket is local)."""
-    ticks = [0]
+    """Once a second hand the core's kernel-path commands to a worker thread (netlink calls
+    block) and tell the core this host's addresses (it offers the kernel path only while its
+    public socket is local)."""
+    from pyn2n.io.kernelpath import KernelPathWorker
+
+    worker = KernelPathWorker(driver)
 
     def tick() -> None:
-        ticks[0] += 1
-        if ticks[0] % 5 == 0:
-            try:
-                node.kernel_addresses(driver.local_ipv4())
-            except OSError as exc:
-                log.debug("kernel path: cannot list addresses (%s)", exc)
+        node.kernel_addresses(worker.addresses)
         commands = node.kernel_commands()
         if commands:
-            driver.apply(commands)
+            worker.submit(commands)
 
     runtime.add_wake_hook(tick, tick=True)
+    runtime.add_thread(worker)
 
 
 def watch_runtime(

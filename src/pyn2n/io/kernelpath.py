@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import queue
 import socket
 import struct
+import threading
 from collections.abc import Iterable
 
 from pyroute2 import IPRoute
@@ -34,7 +36,7 @@ from pyn2n.core.kernelpath import (
 )
 from pyn2n.io.netconf import mac_text
 
-__all__ = ["KernelPathDriver", "kernel_names", "remove_leftovers"]
+__all__ = ["KernelPathDriver", "KernelPathWorker", "kernel_names", "remove_leftovers"]
 
 log = logging.getLogger("pyn2n.kernelpath")
 
@@ -304,3 +306,39 @@ class KernelPathDriver:
 _SELF = 2  # NTF_SELF
 _MASTER = 4  # NTF_MASTER
 _STATIC = 0x40 | 0x02  # NUD_NOARP | NUD_REACHABLE: `static` (NUD_PERMANENT would be `local`)
+
+
+class KernelPathWorker(threading.Thread):
+    """Carries out the core's commands and lists this host's addresses off the event loop:
+    netlink calls block (each opens a socket; pyroute2's nftables one also an asyncio loop),
+    and a busy machine measured hundreds of ms for a batch, long enough to lose a ping."""
+
+    ADDRESSES_EVERY = 5.0
+
+    def __init__(self, driver: KernelPathDriver) -> None:
+        super().__init__(name="pyn2n-kernel-path", daemon=True)
+        self.driver = driver
+        self.addresses = driver.local_ipv4()  # read by the loop (one reference, swapped whole)
+        self._queue: queue.SimpleQueue[list[KernelCommand] | None] = queue.SimpleQueue()
+
+    def submit(self, commands: list[KernelCommand]) -> None:
+        self._queue.put(commands)
+
+    def run(self) -> None:
+        while True:
+            try:
+                commands = self._queue.get(timeout=self.ADDRESSES_EVERY)
+            except queue.Empty:
+                commands = []
+            if commands is None:
+                return
+            if commands:
+                self.driver.apply(commands)
+            else:
+                try:
+                    self.addresses = self.driver.local_ipv4()
+                except (NetlinkError, OSError) as exc:
+                    log.debug("kernel path: cannot list addresses (%s)", exc)
+
+    def stop(self) -> None:
+        self._queue.put(None)
