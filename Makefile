@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-dev gcc make iproute2 iptables iputils-ping \
-                liblzo2-dev procps kmod
+                liblzo2-dev procps kmod nftables
 BENCH_APT_PACKAGES := iperf3 openvpn tinc netcat-openbsd pv
 STAMP := $(VENV)/.installed
 

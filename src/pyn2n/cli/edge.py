@@ -223,10 +223,12 @@ def open_kernel_path(
     """The bridge, VXLAN port, filter and TAP of the kernel path (docs/kernel-path.md); (None,
     None) when it is off or the kernel cannot (said in one log line)."""
     from pyn2n.core.kernelpath import vni_for
-    from pyn2n.io.kernelpath import KernelPathDriver, remove_leftovers
+    from pyn2n.io.kernelpath import KernelPathDriver, in_use, remove_leftovers
     from pyn2n.io.netconf import configure_tap
 
     try:
+        if in_use(args.device):  # another edge runs on this bridge (its TAP port is open)
+            raise UsageError(tap_error(args.device, OSError(errno.EBUSY, "busy")))
         removed = remove_leftovers(args.device)  # after a SIGKILL: ours, by their alias
     except OSError as exc:
         removed = []

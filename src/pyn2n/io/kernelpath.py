@@ -36,7 +36,7 @@ from pyn2n.core.kernelpath import (
 )
 from pyn2n.io.netconf import mac_text
 
-__all__ = ["KernelPathDriver", "KernelPathWorker", "kernel_names", "remove_leftovers"]
+__all__ = ["KernelPathDriver", "KernelPathWorker", "in_use", "kernel_names", "remove_leftovers"]
 
 log = logging.getLogger("pyn2n.kernelpath")
 
@@ -69,15 +69,26 @@ def _alias(ipr: IPRoute, idx: int) -> str | None:
     return None if alias is None else str(alias)
 
 
+def in_use(device: str) -> bool:
+    """Whether an edge runs on bridge `device` now: its TAP port exists only while a process
+    holds it open (it is not persistent), so after a crash only the bridge and VXLAN remain."""
+    names = kernel_names(device)
+    if names is None:
+        return False
+    with IPRoute() as ipr:
+        return _link(ipr, names[0]) is not None
+
+
 def remove_leftovers(device: str) -> list[str]:
     """Remove our bridge, VXLAN device and nftables table left by an edge on `device` that
-    did not clean up (SIGKILL, crash). Only devices carrying our alias are touched."""
+    did not clean up (SIGKILL, crash). Only devices carrying our alias are touched, and
+    nothing while an edge still runs on it (`in_use`)."""
     names = kernel_names(device)
     removed: list[str] = []
-    if names is None:
+    if names is None or in_use(device):
         return removed
     with IPRoute() as ipr:
-        for name in (device, names[1], names[0]):
+        for name in (device, names[1]):
             idx = _link(ipr, name)
             if idx is not None and _alias(ipr, idx) == ALIAS:
                 try:
