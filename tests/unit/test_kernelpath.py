@@ -5,7 +5,10 @@ handing the probe frames across (or losing them)."""
 
 from __future__ import annotations
 
+from pyn2n.constants import N2N_COMPRESSION_ID_LZO
 from pyn2n.core.api import Addr, KernelCommand
+from pyn2n.core.edge import Edge
+from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.kernelpath import (
     DEAD,
     KP_ACTIVATE,
@@ -213,3 +216,30 @@ def test_probes_from_strangers_and_garbage_are_ignored() -> None:
     fake_ack = a.kp.probe_mac + probe_mac(MAC_B) + PROBE_ETHERTYPE + b"pyKP\x02" + MAC_B
     a.kp.on_probe(fake_ack + b"n" * 8 + bytes(27), 1.0)
     assert ops(a) == [] and not a.kp.active(MAC_B)
+
+
+def _edge(**kw: object) -> Edge:
+    args: dict[str, object] = {
+        "community": "mynet",
+        "supernodes": [("198.18.0.2", 7654)],
+        "ip": "198.19.0.1",
+        "fastpath": True,
+    }
+    args.update(kw)
+    config = EdgeConfig(**args)  # type: ignore[arg-type]
+    return Edge(config, rng=seeded(3), now=0.0, wall_clock=lambda: 1.7e9)
+
+
+def test_only_unencrypted_uncompressed_fast_path_edges_may_use_it() -> None:
+    assert _edge().kernel_path_refusal() == ""
+    assert "encrypts" in _edge(key="k", transform=3).kernel_path_refusal()
+    assert "-H" in _edge(header_encryption=True).kernel_path_refusal()
+    assert "-z" in _edge(compression=N2N_COMPRESSION_ID_LZO).kernel_path_refusal()
+    assert "--no-fastpath" in _edge(fastpath=False).kernel_path_refusal()
+    edge = _edge()
+    kernel = edge.enable_kernel_path(4789)
+    assert edge.kernel is kernel and kernel.vni == vni_for(b"mynet")
+    assert edge.kernel_commands() == []
+    edge.kernel_addresses(frozenset({"198.18.1.2"}))
+    assert kernel.local_ipv4 == {"198.18.1.2"}
+    assert kernel.hello_ext() == b""  # no REGISTER_SUPER_ACK yet: no public socket to offer

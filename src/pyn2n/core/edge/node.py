@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyn2n.constants import MSG_TYPE_PACKET, N2N_TRANSFORM_ID_NULL
+from pyn2n.constants import MSG_TYPE_PACKET, N2N_COMPRESSION_ID_NONE, N2N_TRANSFORM_ID_NULL
 from pyn2n.core.api import Addr, FastEdgeNode, KernelCommand, KernelEdgeNode, Offload
 from pyn2n.core.edge.datapath import DataPath
 from pyn2n.core.edge.discovery import Discovery
@@ -168,6 +168,8 @@ class Edge:
             return "the community encrypts (-A/-k); only unencrypted ones (-A1) use it"
         if config.header_encryption:
             return "-H asks for authenticated messages, which VXLAN frames are not"
+        if config.compression != N2N_COMPRESSION_ID_NONE:
+            return "-z compresses, and VXLAN frames are not compressed"
         return ""
 
     def enable_kernel_path(self, port: int) -> KernelPath:
