@@ -54,6 +54,7 @@ PROBE_SLOW = 5.0
 KEEPALIVE = 1.0  # an active path is probed this often
 DEAD = 4.0  # no answer for this long: back to the user-space paths
 NONCES = 8  # outstanding probe nonces kept per peer
+NOTES_MAX = 1024  # why-not notes kept (one per peer)
 
 
 def probe_mac(mac: bytes) -> bytes:
@@ -144,6 +145,8 @@ class KernelPath:
         """The fast-path session to `mac` (at `sock`) is established; `ext` is the extension
         its HELLO carried."""
         why = self._refusal(sock, ext)
+        if len(self.notes) >= NOTES_MAX:
+            self.notes.clear()  # bound: one per fast-path peer ever seen
         if why:
             self.notes[mac] = why
             self._drop(mac)
