@@ -5,6 +5,10 @@ handing the probe frames across (or losing them)."""
 
 from __future__ import annotations
 
+import pytest
+
+from pyn2n.cli.common import UsageError
+from pyn2n.cli.edge_args import parse_edge_args
 from pyn2n.constants import N2N_COMPRESSION_ID_LZO
 from pyn2n.core.api import Addr, KernelCommand
 from pyn2n.core.edge import Edge
@@ -243,3 +247,12 @@ def test_only_unencrypted_uncompressed_fast_path_edges_may_use_it() -> None:
     edge.kernel_addresses(frozenset({"198.18.1.2"}))
     assert kernel.local_ipv4 == {"198.18.1.2"}
     assert kernel.hello_ext() == b""  # no REGISTER_SUPER_ACK yet: no public socket to offer
+
+
+def test_the_flags() -> None:
+    base = ["-c", "mynet", "-l", "198.18.0.2:7654"]
+    assert parse_edge_args(base).kernel_path and parse_edge_args(base).kernel_path_port == 4789
+    args = parse_edge_args([*base, "--no-kernel-path", "--kernel-path-port", "4790"])
+    assert not args.kernel_path and args.kernel_path_port == 4790
+    with pytest.raises(UsageError, match="--kernel-path-port 0"):
+        parse_edge_args([*base, "--kernel-path-port", "0"])
