@@ -255,3 +255,27 @@ def test_encrypted_communities_and_no_kernel_path_keep_a_plain_tap(
         assert found[DEV]["linkinfo"]["info_kind"] == "tun"
         assert f"{DEV}-x" not in found and "pyn2n_" not in nft_tables(lab, edge)
     ov.check_alive()
+
+
+def test_when_netlink_refuses_the_edge_says_so_once_and_keeps_a_plain_tap(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    lab = make_lab(2)
+    # a device of someone else's where the VXLAN port would go: creating it fails half way
+    sh(lab, "e1", "ip", "link", "add", f"{DEV}-x", "type", "veth", "peer", "name", "kpv0")
+    ov = Overlay(lab, log_dir=tmp_path).start()
+    ov.wait_ping("e1", "e2")
+    ov.wait(
+        lambda: str(row_or_none(ov, "e2", "e1").get("fastpath", "")).startswith("on"),
+        "the fast path",
+        timeout=30,
+    )
+    log = ov.log_path("e1").read_text()
+    assert log.count("kernel path off: cannot set up") == 1, log
+    found = links(lab, "e1")
+    assert found[DEV]["linkinfo"]["info_kind"] == "tun"  # the half-built bridge is gone
+    assert found[f"{DEV}-x"]["linkinfo"]["info_kind"] == "veth"  # and theirs untouched
+    assert "pyn2n_" not in nft_tables(lab, "e1")
+    assert row(ov, "e2", "e1")["kernelpath"] == "not offered by the peer"
+    assert lab.ping("e1", lab.overlay_ip("e2"), count=5, interval=0.1) >= 4
+    ov.check_alive()
