@@ -111,7 +111,14 @@ def test_peers_negotiate_the_kernel_path_and_unicast_never_wakes_pyn2n(
     assert e1[DEV]["address"] == mac_of(ov, "e1") and e1[DEV]["mtu"] == 1290
     assert lab.overlay_ip("e1") in sh(lab, "e1", "ip", "-4", "addr", "show", DEV)
     assert e1[f"{DEV}-x"]["linkinfo"]["info_kind"] == "vxlan"
-    assert mac_of(ov, "e2") in fdb_macs(lab, "e1", f"{DEV}-x")
+    # the driver installs the entries within a tick (a second) of the answered probe
+    for a, b in (("e1", "e2"), ("e2", "e1")):
+        peer_mac = mac_of(ov, b)
+        ov.wait(
+            lambda a=a, m=peer_mac: m in fdb_macs(lab, a, f"{DEV}-x"),
+            f"{a}'s forwarding entry for {b}",
+            timeout=10,
+        )
     before = {n: link_stats(lab, n, f"{DEV}-t") for n in ("e1", "e2")}
     vx_before = link_stats(lab, "e1", f"{DEV}-x")
     pings = 200
