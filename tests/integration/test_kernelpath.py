@@ -148,7 +148,12 @@ def test_blocking_the_vxlan_port_falls_back_and_unblocking_comes_back(
         wait_path(ov, "e1", "e2", "direct", timeout=30)
         wait_path(ov, "e2", "e1", "direct", timeout=30)
         assert row(ov, "e1", "e2")["kernelpath"].startswith("probing")
-        assert mac_of(ov, "e2") not in fdb_macs(lab, "e1", f"{DEV}-x")
+        e2_mac = mac_of(ov, "e2")
+        ov.wait(
+            lambda: e2_mac not in fdb_macs(lab, "e1", f"{DEV}-x"),
+            "e1 to take e2's forwarding entry back",
+            timeout=10,
+        )
         assert lab.ping("e1", lab.overlay_ip("e2"), count=5, interval=0.1) >= 4
         assert row(ov, "e1", "e2")["fastpath"] == "on (none)"
     finally:
