@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-dev gcc make iproute2 iptables iputils-ping \
-                liblzo2-dev procps kmod \
+                liblzo2-dev procps kmod nftables \
                 tcpdump dnsmasq-base udhcpc
 # real clustering stacks for the tests and the demo (VRRP, mDNS)
 APT_PACKAGES += keepalived avahi-daemon

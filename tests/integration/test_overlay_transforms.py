@@ -31,7 +31,7 @@ def transfer(lab: Lab, src: str, dst: str, n: int = TRANSFER_BYTES) -> dict[str,
 
 # community name -> edge flags (both edges of the pair use them)
 CONFIGS: dict[str, list[str]] = {
-    "null": ["-A1"],
+    "null": ["-A1", "--no-kernel-path"],  # the null transform itself, not the kernel path
     "twofish": ["-A2", "-k", "key-twofish"],
     "aes": ["-A3", "-k", "key-aes"],
     "chacha20": ["-A4", "-k", "key-chacha20"],

@@ -8,7 +8,7 @@ mistaken for another:
 | family | subnet          | interface | processes                          |
 |--------|-----------------|-----------|------------------------------------|
 | eth    | (underlay)      | eth0      | none (the kernel routes)           |
-| pyn2n  | 198.19.0.0/24   | pyn2n0    | `pyn2n edge` per host + supernode (`pyn2n-fast-*`: fast path on) |
+| pyn2n  | 198.19.0.0/24   | pyn2n0    | `pyn2n edge` per host + supernode (`pyn2n-fast-*`: fast path on; `pyn2n-kernel-null`: kernel path, docs/kernel-path.md) |
 | ovpn   | 198.19.1.0/24   | ovpn0     | `openvpn` on two hosts (p2p)       |
 | tinc   | 198.19.2.0/24   | tinc0     | `tincd` per host                   |
 | vxlan  | 198.19.3.0/24   | vxlan0    | none (kernel VXLAN)                |
@@ -546,6 +546,39 @@ class Pyn2nPath(N2nFamilyPath):
         return {"pyn2n": __version__}
 
 
+class KernelPyn2nPath(Pyn2nPath):
+    """pyn2n edges of an unencrypted community on the kernel path (docs/kernel-path.md): the
+    bench measures only once every edge shows path `kernel` to every other."""
+
+    KERNEL_TIMEOUT = 30.0
+
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        super().__init__("pyn2n-kernel-null", "pyn2n kernel null", ["-A1"], command)
+
+    def _settle(self) -> None:
+        super()._settle()
+        deadline = time.monotonic() + self.KERNEL_TIMEOUT
+        while True:
+            missing = [host for host in self.hosts if not self._all_kernel(host)]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"pyn2n-kernel-null: {', '.join(missing)} not on the kernel path after "
+                    f"{self.KERNEL_TIMEOUT:g} s (see their logs)"
+                )
+            time.sleep(0.5)
+
+    def _all_kernel(self, host: str) -> bool:
+        out = self._run(host, [*self.command, "ctl", "--json", "peers"])
+        try:
+            rows = json.loads(out)
+        except ValueError:
+            return False
+        known = [r for r in rows if isinstance(r, dict) and r.get("state") == "known"]
+        return len(known) >= len(self.hosts) - 1 and all(r.get("path") == "kernel" for r in known)
+
+
 # name -> (flags) of the n2n-family variants, the same for C n2n and pyn2n
 N2N_VARIANTS: dict[str, tuple[str, list[str]]] = {
     "null": ("null", ["-A1"]),
@@ -558,7 +591,7 @@ N2N_VARIANTS: dict[str, tuple[str, list[str]]] = {
 
 # pyn2n's fast path between pyn2n edges (docs/fastpath.md): its AEAD follows -A
 FAST_VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "null": ("fast null", ["-A1"]),
+    "null": ("fast null", ["-A1", "--no-kernel-path"]),
     "aes": ("fast AES-256-GCM", ["-A3", "-k", KEY]),
     "chacha20": ("fast ChaCha20-Poly1305", ["-A4", "-k", KEY]),
 }
@@ -572,6 +605,7 @@ def all_paths(n2n_bin_dir: str | None = None) -> list[NetPath]:
         paths.append(Pyn2nPath(f"pyn2n-{variant}", f"pyn2n {label}", [*flags, "--no-fastpath"]))
     for variant, (label, flags) in FAST_VARIANTS.items():
         paths.append(Pyn2nPath(f"pyn2n-fast-{variant}", f"pyn2n {label}", flags))
+    paths.append(KernelPyn2nPath())
     paths += [
         OpenVpnPath("ovpn-none", "OpenVPN none", crypto="none", compress=False),
         OpenVpnPath("ovpn-lzo", "OpenVPN none+LZO", crypto="none", compress=True),

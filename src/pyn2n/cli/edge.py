@@ -33,7 +33,9 @@ from pyn2n.wire.types import endpoint_text
 if TYPE_CHECKING:
     from pyn2n.cli.runtime import EdgeRuntime
     from pyn2n.io.addrwatch import AddressWatch
+    from pyn2n.io.kernelpath import KernelPathDriver
     from pyn2n.io.mcastroute import Route
+    from pyn2n.io.tap import TapDevice
     from pyn2n.io.udp import UdpSocket
     from pyn2n.mgmt.edge_views import EdgeViews
 
@@ -150,24 +152,28 @@ def _main(argv: list[str]) -> int:
     from pyn2n.core.fastpath.framing import tap_gso_max_size
     from pyn2n.io.linux import UDP_MAX_PAYLOAD, UDP_MAX_SEGMENTS
     from pyn2n.io.netconf import configure_tap, mac_text
-    from pyn2n.io.tap import TapDevice
     from pyn2n.mgmt.edge_views import EdgeViews
 
     udp, config = open_underlay(args, config)
     node = Edge(config, rng=os.urandom, now=time.monotonic(), wall_clock=time.time)
     mgmt_sock = open_management(args.mgmt_port)
-    try:
-        # the fast path reads and writes frames with virtio headers (TSO super-frames)
-        tap = TapDevice.open(args.device, vnet_hdr=config.fastpath)
-    except OSError as exc:
-        raise UsageError(tap_error(args.device, exc)) from None
     address = f"{config.ip}/{config.prefix}" if config.ip else None
     gso_max = None
     if node.fastpath is not None:
         gso_max = tap_gso_max_size(
             node.fastpath.segment, min(UDP_MAX_SEGMENTS, UDP_MAX_PAYLOAD // node.fastpath.segment)
         )
-    configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
+    # the kernel path: -d names a bridge (the edge's MAC and addresses) with the TAP as a port
+    tap, kernel = open_kernel_path(args, node, config.mtu, gso_max)
+    if kernel is None:
+        tap = open_tap(args.device, config.fastpath)
+        configure_tap(tap.name, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max)
+    else:
+        configure_tap(
+            kernel.device, mac=node.mac, ipv4=address, mtu=config.mtu, gso_max_size=gso_max
+        )
+    assert tap is not None
+    iface = tap.name if kernel is None else kernel.device
     log.info(
         "edge %s: community %r, TAP %s mac %s %s, UDP port %d, supernodes %s",
         config.desc,
@@ -191,7 +197,7 @@ def _main(argv: list[str]) -> int:
         if not isinstance(event, IpAssigned):
             return False
         ip = f"{event.ip4addr}/{event.prefix}"
-        configure_tap(tap.name, mac=node.mac, ipv4=ip, mtu=config.mtu, replace=True)
+        configure_tap(iface, mac=node.mac, ipv4=ip, mtu=config.mtu, replace=True)
         log.info("address %s assigned by %s", ip, event.supernode)
         return True
 
@@ -210,11 +216,25 @@ def _main(argv: list[str]) -> int:
     )
     runtime.mgmt.open_verbosity = args.mgmt_open_verbosity
     watch_runtime(runtime, node, views, unresolved)
-    attach_observers(runtime, views, metrics=args.metrics, http=args.http, tap=tap.name)
-    prepare_service(runtime, args.service, keep=edge_capabilities(args))
-    add_parity_hooks(runtime, node, config, tap.name)
-    addresses = watch_addresses(runtime, node, tap.name)
-    routes = multicast_routes(tap.name) if args.multicast_route else []
+    attach_observers(runtime, views, metrics=args.metrics, http=args.http, tap=iface)
+    prepare_service(runtime, args.service, keep=edge_capabilities(args, kernel is not None))
+    add_parity_hooks(runtime, node, config, iface)
+    return serve(runtime, node, args, iface, kernel)
+
+
+def serve(
+    runtime: EdgeRuntime,
+    node: Edge,
+    args: EdgeArgs,
+    iface: str,
+    kernel: KernelPathDriver | None,
+) -> int:
+    """Run the edge with what follows the device users see (`iface`: the TAP, or the kernel
+    path's bridge): its addresses, the multicast routes, the kernel path; undone at the end."""
+    addresses = watch_addresses(runtime, node, iface)
+    routes = multicast_routes(iface) if args.multicast_route else []
+    if kernel is not None:
+        drive_kernel_path(runtime, node, kernel)
     try:
         return runtime.run()
     finally:
@@ -224,6 +244,8 @@ def _main(argv: list[str]) -> int:
             from pyn2n.io.mcastroute import remove_routes
 
             remove_routes(routes)
+        if kernel is not None:
+            kernel.close()
 
 
 def open_underlay(args: EdgeArgs, config: EdgeConfig) -> tuple[UdpSocket, EdgeConfig]:
@@ -277,13 +299,15 @@ def watch_addresses(runtime: EdgeRuntime, node: Edge, device: str) -> AddressWat
     return watch
 
 
-def edge_capabilities(args: EdgeArgs) -> set[int]:
+def edge_capabilities(args: EdgeArgs, kernel_path: bool) -> set[int]:
     """What a running edge still needs after `-u`: CAP_NET_ADMIN to set the address the
-    supernode assigns (auto-IP) or to remove its multicast routes at exit; a static address
-    needs nothing (offloads are ioctls on the TAP's own descriptor)."""
+    supernode assigns (auto-IP), to remove its multicast routes at exit, or to program the
+    kernel path's forwarding entries and filter; a static address needs nothing (offloads are
+    ioctls on the TAP's own descriptor)."""
     from pyn2n.io.privileges import CAP_NET_ADMIN
 
-    return {CAP_NET_ADMIN} if args.ip_mode == "auto" or args.multicast_route else set()
+    needed = args.ip_mode == "auto" or args.multicast_route or kernel_path
+    return {CAP_NET_ADMIN} if needed else set()
 
 
 def add_parity_hooks(runtime: EdgeRuntime, node: Edge, config: EdgeConfig, device: str) -> None:
@@ -388,6 +412,90 @@ def dhcp_watch(node: Edge, device: str) -> Callable[[], None]:
             log.info("DHCP mode: TAP address now %s", text or "none")
 
     return check
+
+
+def open_tap(device: str, vnet_hdr: bool) -> TapDevice:
+    from pyn2n.io.tap import TapDevice
+
+    try:
+        # the fast path reads and writes frames with virtio headers (TSO super-frames)
+        return TapDevice.open(device, vnet_hdr=vnet_hdr)
+    except OSError as exc:
+        raise UsageError(tap_error(device, exc)) from None
+
+
+def open_kernel_path(
+    args: EdgeArgs, node: Edge, mtu: int, gso_max: int | None
+) -> tuple[TapDevice | None, KernelPathDriver | None]:
+    """The bridge, VXLAN port, filter and TAP of the kernel path (docs/kernel-path.md); (None,
+    None) when it is off or the kernel cannot (said in one log line)."""
+    from pyn2n.core.kernelpath import vni_for
+    from pyn2n.io.kernelpath import KernelPathDriver, in_use, remove_leftovers
+    from pyn2n.io.netconf import configure_tap
+
+    try:
+        if in_use(args.device):  # another edge runs on this bridge (its TAP port is open)
+            raise UsageError(tap_error(args.device, OSError(errno.EBUSY, "busy")))
+        removed = remove_leftovers(args.device)  # after a SIGKILL: ours, by their alias
+    except OSError as exc:
+        removed = []
+        log.warning("kernel path: cannot look for leftovers of -d %s (%s)", args.device, exc)
+    if removed:
+        log.info("removed leftovers of an earlier edge: %s", ", ".join(removed))
+    if not args.kernel_path:
+        return None, None
+    why = node.kernel_path_refusal()
+    if why:
+        log.info("kernel path off: %s", why)
+        return None, None
+    port = args.kernel_path_port
+    driver = KernelPathDriver.create(
+        args.device, node.mac, mtu, port, vni_for(node.config.community_bytes)
+    )
+    if driver is None:
+        return None, None
+    try:
+        tap = open_tap(driver.tap_name, vnet_hdr=True)
+    except UsageError:
+        driver.close()
+        raise
+    try:
+        configure_tap(tap.name, mtu=mtu, gso_max_size=gso_max)
+        driver.attach_tap(node.mac)
+    except OSError as exc:
+        log.warning("kernel path off: cannot make the TAP a bridge port (%s)", exc)
+        tap.close()
+        driver.close()
+        return None, None
+    node.enable_kernel_path(port)
+    node.kernel_addresses(driver.local_ipv4())
+    log.info(
+        "kernel path: bridge %s with TAP %s and VXLAN %s (VNI %d, UDP port %d)",
+        driver.device,
+        driver.tap_name,
+        driver.vx_name,
+        driver.vni,
+        port,
+    )
+    return tap, driver
+
+
+def drive_kernel_path(runtime: EdgeRuntime, node: Edge, driver: KernelPathDriver) -> None:
+    """Once a second hand the core's kernel-path commands to a worker thread (netlink calls
+    block) and tell the core this host's addresses (it offers the kernel path only while its
+    public socket is local)."""
+    from pyn2n.io.kernelpath import KernelPathWorker
+
+    worker = KernelPathWorker(driver)
+
+    def tick() -> None:
+        node.kernel_addresses(worker.addresses)
+        commands = node.kernel_commands()
+        if commands:
+            worker.submit(commands)
+
+    runtime.add_wake_hook(tick, tick=True)
+    runtime.add_thread(worker)
 
 
 def watch_runtime(

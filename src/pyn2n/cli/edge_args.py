@@ -58,6 +58,8 @@ class EdgeArgs:
     register_ttl: int = 0  # -L
     preferred: str | None = None  # -e: an IPv4 address or "auto"
     local_discovery: bool = True  # n2n's LAN multicast discovery (off with -e or -S1)
+    kernel_path: bool = True  # pyn2n: unencrypted unicast to pyn2n peers via kernel VXLAN
+    kernel_path_port: int = 4789
     extras: dict[str, str] = field(default_factory=dict)
     service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
     multicast_route: bool = False  # pyn2n: route 224.0.0.0/4 (and ff00::/8) through the TAP
@@ -188,6 +190,19 @@ def build_parser() -> Parser:
         action="store_true",
         help="n2n compatibility: the text console's +verb/-verb work without the management "
         "password (pyn2n asks for it: `+verb PASSWORD`)",
+    )
+    a(
+        "--no-kernel-path",
+        dest="no_kernel_path",
+        action="store_true",
+        help="pyn2n: no kernel path (unencrypted unicast to pyn2n peers through a VXLAN port "
+        "of a bridge named by -d); docs/kernel-path.md",
+    )
+    a(
+        "--kernel-path-port",
+        dest="kernel_path_port",
+        metavar="PORT",
+        help="pyn2n: UDP port of the kernel path's VXLAN (default 4789)",
     )
     a("-f", dest="foreground", action="store_true", help="foreground (the default; accepted)")
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
@@ -396,6 +411,11 @@ def _parse_paths(ns: argparse.Namespace, out: EdgeArgs) -> None:
     out.pmtu_discovery = ns.pmtu
     out.fastpath = not ns.no_fastpath
     out.mgmt_open_verbosity = ns.mgmt_open_verbosity
+    out.kernel_path = not ns.no_kernel_path
+    if ns.kernel_path_port is not None:
+        out.kernel_path_port = _port(ns.kernel_path_port, "--kernel-path-port")
+        if not out.kernel_path_port:
+            raise UsageError("--kernel-path-port 0: give a port from 1 to 65535 (default 4789)")
 
 
 def _ipv4(text: str, flag: str) -> ipaddress.IPv4Address:

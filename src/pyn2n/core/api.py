@@ -85,3 +85,26 @@ class FastEdgeNode(EdgeNode, Protocol):
         """`vnet_frames_to_write()`, `gso_datagrams_to_send()` and `offload()` in one call: the
         fast loop's flush, which small frames must not pay three calls for."""
         ...
+
+
+class KernelCommand(NamedTuple):
+    """A kernel-path decision for its driver (`io/kernelpath.py`): `op` is one of
+    `core/kernelpath.py`'s KP_* (prepare, activate, deactivate, remove) for the peer `mac`,
+    whose VXLAN endpoint is `ip`:`port`."""
+
+    op: str
+    mac: bytes
+    ip: str
+    port: int
+
+
+class KernelEdgeNode(FastEdgeNode, Protocol):
+    """An edge whose unicast to some pyn2n peers may go through the kernel's VXLAN (the
+    kernel path, docs/kernel-path.md): the driver reports this host's IPv4 addresses and
+    carries out the node's commands."""
+
+    def kernel_addresses(self, local_ipv4: frozenset[str]) -> None:
+        """This host's IPv4 addresses now (the kernel path needs our public socket's)."""
+        ...
+
+    def kernel_commands(self) -> list[KernelCommand]: ...

@@ -26,6 +26,7 @@ Ctrl-C or SIGTERM (via `pyn2n lab demo`); logs of a failed run are kept and thei
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from rich.table import Table
 from pyn2n.lab import cluster, mcast, tapcap
 from pyn2n.lab.lab import Lab
 from pyn2n.lab.mcast import McastError
-from pyn2n.lab.overlay import TAP_NAME, Overlay, OverlayError
+from pyn2n.lab.overlay import DIRECT_PATHS, TAP_NAME, Overlay, OverlayError
 from pyn2n.lab.state import DEFAULT_STATE_DIR
 from pyn2n.lab.topology import STANDBY, SUPERNODE, LabError
 
@@ -52,6 +53,7 @@ PRUNE_COUNT, PRUNE_GROUP, PRUNE_PORT = 200, "239.255.1.2", 5003
 CRASH_PINGS = 10  # per pair, 0.1 s apart, right after the supernode goes silent
 VRRP_VIP = "198.19.0.100"
 VRRP_MAX_OUTAGE = 3.0  # a stopped master hands over at once (priority 0); measured 0.6 s
+KERNEL_WAIT = 15.0  # unencrypted pairs: how long the demo waits to show the kernel path
 FAILOVER_TIMEOUT = 45.0  # the liveness probe leaves a silent or dead supernode within 4 s
 
 
@@ -143,8 +145,16 @@ class Demo:
         return f"{len(pairs)} ordered pairs, 3/3 echo replies each over 198.19.0.0/24"
 
     def direct(self) -> str:
-        for a, b in permutations(self.first, 2):
+        pairs = list(permutations(self.first, 2))
+        for a, b in pairs:
             self.ov.wait_path(a, b, "direct")
+        # unencrypted pyn2n pairs then move their unicast to the kernel (docs/kernel-path.md)
+        with contextlib.suppress(OverlayError):
+            self.ov.wait(
+                lambda: all(self.ov.path(a, b) == "kernel" for a, b in pairs),
+                "the kernel path",
+                timeout=KERNEL_WAIT,
+            )
         table = Table(
             "edge", "peer", "path", "rtt ms", "peer socket", title="peers (management API)"
         )
@@ -158,7 +168,9 @@ class Demo:
                     str(row["sockaddr"]),
                 )
         self.console.print(table)
-        return "every edge talks to every other directly (none through the supernode)"
+        kernel = sum(self.ov.path(a, b) == "kernel" for a, b in pairs)
+        on_kernel = f"; {kernel} of {len(pairs)} on the kernel path" if kernel else ""
+        return "every edge talks to every other directly (none through the supernode)" + on_kernel
 
     def multicast(self) -> str:
         lab, sender, others = self.lab, self.first[0], self.first[1:]
@@ -290,7 +302,7 @@ class Demo:
             raise _StepFailed(
                 f"echo replies while the supernode is silent: {lost} of {CRASH_PINGS}"
             )
-        still = [f"{a}>{b}" for a, b in pairs if self.ov.path(a, b) != "direct"]
+        still = [f"{a}>{b}" for a, b in pairs if self.ov.path(a, b) not in DIRECT_PATHS]
         if still:
             raise _StepFailed(f"paths no longer direct: {', '.join(still)}")
         return (

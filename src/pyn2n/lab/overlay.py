@@ -184,6 +184,9 @@ def mgmt_summary(ns: str, argv: Sequence[str]) -> str:
         return f"no answer ({e})"
 
 
+DIRECT_PATHS = ("direct", "kernel")  # the `path` values of a peer reached without a supernode
+
+
 class Overlay:
     """pyn2n processes on a lab (see the module doc). `edge_args`/`supernode_args` are extra flags
     for every edge/supernode; `communities` (default: `community`) go into the supernodes'
@@ -392,8 +395,10 @@ class Overlay:
                 future.result()
 
     def wait_path(self, edge: str, other: str, path: str = "direct", timeout: float = 20.0) -> None:
+        """`direct` is also met by `kernel` (a direct path whose unicast the kernel carries)."""
+        wanted = DIRECT_PATHS if path == "direct" else (path,)
         self.wait(
-            lambda: self.path(edge, other) == path,
+            lambda: self.path(edge, other) in wanted,
             f"{edge}'s path to {other} to be {path}",
             timeout,
         )

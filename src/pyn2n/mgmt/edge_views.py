@@ -140,12 +140,16 @@ class EdgeViews:
             reason = trouble[1]
         else:
             reason = "" if direct else self._why_relayed(state, peer)
+        kernel = self.edge.kernel
+        path = "direct" if direct else "relayed"
+        if kernel is not None and kernel.active(peer.mac):
+            path = "kernel"  # its unicast goes through the kernel's VXLAN (docs/kernel-path.md)
         return {
             "macaddr": mac_to_str(peer.mac),
             "ip4addr": "" if peer.dev_addr is None else peer.dev_addr[0],
             "desc": peer.desc,
             "state": state,
-            "path": "direct" if direct else "relayed",
+            "path": path,
             "reason": reason,
             "last_direct_age": age,
             "rtt_ms": None if peer.rtt is None else round(peer.rtt * 1000, 3),
@@ -153,6 +157,7 @@ class EdgeViews:
             "preferred_sockaddr": fmt(peer.preferred_sock),
             "last_seen_age": round(now - peer.last_seen, 3),
             "fastpath": "off" if fast is None else fast.status(peer.mac),
+            "kernelpath": "off" if kernel is None else kernel.status(peer.mac),
         }
 
     def _why_relayed(self, state: str, peer: Peer) -> str:

@@ -12,11 +12,15 @@ spec §2). Its bytes and meaning: docs/fastpath.md ("Negotiation").
     44  offer salt 16 (the offerer's; echoed in ACCEPT and REFUSE)
     60  accept salt 16 (the answerer's; zero in OFFER)
     76  (end; longer messages are accepted, the rest ignored)
+    76  extensions (pyn2n): type u8 | length u8 | value, repeated; unknown types are skipped.
+        Type 1, the kernel path (docs/kernel-path.md): version u8 (1) | UDP port u16 |
+        underlay IPv4 4 | VNI u24. Edges that do not know them ignore the bytes (above).
 """
 
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 from pyn2n.constants import MSG_TYPE_PYN2N_FASTPATH, N2N_DEFAULT_TTL, N2N_PKT_VERSION
 
@@ -26,6 +30,7 @@ __all__ = [
     "AEAD_NAMES",
     "AEAD_NONE",
     "CAP_GSO",
+    "EXT_KERNEL",
     "FASTPATH_VERSION",
     "HELLO_ACCEPT",
     "HELLO_OFFER",
@@ -36,8 +41,11 @@ __all__ = [
     "REFUSE_MISMATCH",
     "REFUSE_TEXT",
     "Hello",
+    "KernelExt",
     "decode_hello",
+    "decode_kernel_ext",
     "encode_hello",
+    "encode_kernel_ext",
     "refusal",
 ]
 
@@ -76,6 +84,7 @@ class Hello:
         "aead",
         "conn",
         "dst",
+        "ext",
         "info",
         "kind",
         "offer_salt",
@@ -94,6 +103,7 @@ class Hello:
         offer_salt: bytes,
         accept_salt: bytes = bytes(16),
         version: int = FASTPATH_VERSION,
+        ext: bytes = b"",
     ) -> None:
         self.kind = kind
         self.src = src
@@ -104,23 +114,27 @@ class Hello:
         self.offer_salt = offer_salt
         self.accept_salt = accept_salt
         self.version = version
+        self.ext = ext  # extensions after the fixed part (see the module docstring)
 
 
 def encode_hello(community20: bytes, hello: Hello) -> bytes:
-    return _HELLO.pack(
-        N2N_PKT_VERSION,
-        N2N_DEFAULT_TTL,
-        MSG_TYPE_PYN2N_FASTPATH,
-        community20,
-        hello.src,
-        hello.dst,
-        hello.kind,
-        hello.version,
-        hello.aead,
-        hello.info,
-        hello.conn,
-        hello.offer_salt,
-        hello.accept_salt,
+    return (
+        _HELLO.pack(
+            N2N_PKT_VERSION,
+            N2N_DEFAULT_TTL,
+            MSG_TYPE_PYN2N_FASTPATH,
+            community20,
+            hello.src,
+            hello.dst,
+            hello.kind,
+            hello.version,
+            hello.aead,
+            hello.info,
+            hello.conn,
+            hello.offer_salt,
+            hello.accept_salt,
+        )
+        + hello.ext
     )
 
 
@@ -135,7 +149,8 @@ def decode_hello(data: bytes) -> Hello | None:
         return None
     if kind not in (HELLO_OFFER, HELLO_ACCEPT, HELLO_REFUSE):
         return None
-    return Hello(kind, src, dst, aead, info, conn, o_salt, a_salt, version)
+    ext = data[HELLO_SIZE:] if len(data) > HELLO_SIZE else b""
+    return Hello(kind, src, dst, aead, info, conn, o_salt, a_salt, version, ext)
 
 
 def refusal(community20: bytes, own_mac: bytes, offer: Hello, reason: int) -> bytes:
@@ -144,3 +159,39 @@ def refusal(community20: bytes, own_mac: bytes, offer: Hello, reason: int) -> by
         community20,
         Hello(HELLO_REFUSE, own_mac, offer.src, offer.aead, reason, 0, offer.offer_salt),
     )
+
+
+EXT_KERNEL = 1
+KERNEL_EXT_VERSION = 1
+_KERNEL_EXT = struct.Struct(">BBBH4s3s")  # type, length, version, port, IPv4, VNI
+
+
+class KernelExt(NamedTuple):
+    """The kernel-path extension: where the sender takes VXLAN and for which network."""
+
+    port: int
+    ip: str
+    vni: int
+
+
+def encode_kernel_ext(ext: KernelExt) -> bytes:
+    ip = bytes(int(part) for part in ext.ip.split("."))
+    return _KERNEL_EXT.pack(
+        EXT_KERNEL, _KERNEL_EXT.size - 2, KERNEL_EXT_VERSION, ext.port, ip, ext.vni.to_bytes(3)
+    )
+
+
+def decode_kernel_ext(data: bytes) -> KernelExt | None:
+    """The kernel-path extension among a HELLO's extensions (None: absent or malformed)."""
+    off = 0
+    while off + 2 <= len(data):
+        kind, length = data[off], data[off + 1]
+        if off + 2 + length > len(data):
+            return None
+        if kind == EXT_KERNEL and length >= _KERNEL_EXT.size - 2:
+            _k, _n, version, port, ip, vni = _KERNEL_EXT.unpack_from(data, off)
+            if version != KERNEL_EXT_VERSION or not port or ip[0] in (0, 127) or ip[0] >= 224:
+                return None
+            return KernelExt(port, ".".join(map(str, ip)), int.from_bytes(vni))
+        off += 2 + length
+    return None

@@ -21,6 +21,7 @@ from pyn2n.core.edge.groups import Multicast
 from pyn2n.core.edge.registration import Registration
 from pyn2n.core.edge.state import EdgeState, peer_addr
 from pyn2n.core.events import PeerAction
+from pyn2n.core.kernelpath import KernelPath
 from pyn2n.core.l2rules import HostTable, foreign_destination, foreign_source, is_multicast
 from pyn2n.core.peers import KEYS_DIFFER, NO_SOCK
 from pyn2n.core.rules import TrafficFilter
@@ -94,6 +95,7 @@ class DataPath:
         self._headers: dict[bytes, bytes] = {}
         # broadcast and multicast straight to pyn2n peers, pruned to their groups
         self.groups = Multicast(st, self.frames_append, now)
+        self.kernel: KernelPath | None = None  # the kernel path's probes come out of the TAP
 
     def frames_append(self, frame: bytes) -> None:
         self.frames.append(frame)
@@ -231,6 +233,11 @@ class DataPath:
             self.st.peer_event(PeerAction.DEL_P2P, peer)
             stale_sock = peer.sock
         else:
+            kernel = self.kernel
+            if kernel is not None and dst == kernel.probe_mac:
+                self.transop_tx -= 1  # a kernel-path probe, not traffic (docs/kernel-path.md)
+                kernel.on_probe(frame, now)
+                return
             stale_sock = NO_SOCK
         self.tx_sup += 1
         self.tx_sup_bytes += len(frame)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from ipaddress import ip_address
 
-from pyn2n.constants import MSG_TYPE_PACKET
-from pyn2n.core.api import Addr, FastEdgeNode, Offload
+from pyn2n.constants import MSG_TYPE_PACKET, N2N_COMPRESSION_ID_NONE, N2N_TRANSFORM_ID_NULL
+from pyn2n.core.api import Addr, FastEdgeNode, KernelCommand, KernelEdgeNode, Offload
 from pyn2n.core.edge.datapath import DataPath
 from pyn2n.core.edge.discovery import Discovery
 from pyn2n.core.edge.dispatch import Dispatcher
@@ -22,6 +22,7 @@ from pyn2n.core.edge_config import EdgeConfig
 from pyn2n.core.events import Event
 from pyn2n.core.fastpath import FAST_MAGIC, FastPath, aead_for_transform
 from pyn2n.core.fastpath.framing import DEFAULT_SEGMENT, IPV6_SEGMENT
+from pyn2n.core.kernelpath import KernelPath
 from pyn2n.core.selection import KnownSupernode
 from pyn2n.wire.errors import WireError
 
@@ -79,6 +80,7 @@ class Edge:
         self._fast = st.fast
         self._secure = st.secure
         self._deadline: float | None = None  # get_timer's answer until something moves it
+        self.kernel: KernelPath | None = None  # enable_kernel_path() (docs/kernel-path.md)
 
     # -- read-only views of the collaborators' state (tests, management, the CLI) ------------
 
@@ -179,6 +181,49 @@ class Edge:
         if self.sns.find_by_addr(addr) is None:
             self.sns.entries.append(KnownSupernode(addr))
 
+    # -- the kernel path (docs/kernel-path.md) -------------------------------------------------
+
+    def kernel_path_refusal(self) -> str:
+        """Why this edge cannot use the kernel path ("" if it can)."""
+        config = self.config
+        if self._fast is None:
+            return "it needs the fast path (drop --no-fastpath)"
+        if config.key or config.transform_id != N2N_TRANSFORM_ID_NULL:
+            return "the community encrypts (-A/-k); only unencrypted ones (-A1) use it"
+        if config.header_encryption:
+            return "-H asks for authenticated messages, which VXLAN frames are not"
+        if config.compression != N2N_COMPRESSION_ID_NONE:
+            return "-z compresses, and VXLAN frames are not compressed"
+        return ""
+
+    def enable_kernel_path(self, port: int) -> KernelPath:
+        """Negotiate the kernel path with pyn2n peers from now on (its driver is in place)."""
+        if self._fast is None or self.kernel_path_refusal():
+            raise ValueError(self.kernel_path_refusal())
+        data = self.data
+
+        def write(frame: bytes) -> None:
+            data.frames.append(frame)
+
+        reg = self.reg
+        kernel = KernelPath(
+            mac=self.mac,
+            community=self.config.community_bytes,
+            port=port,
+            rng=self.st.rng,
+            write_frame=write,
+            public_sock=lambda: reg.public_sock,
+        )
+        self.kernel = data.kernel = self._fast.kernel = kernel
+        return kernel
+
+    def kernel_addresses(self, local_ipv4: frozenset[str]) -> None:
+        if self.kernel is not None:
+            self.kernel.local_ipv4 = local_ipv4
+
+    def kernel_commands(self) -> list[KernelCommand]:
+        return _NO_COMMANDS if self.kernel is None else self.kernel.drain()
+
     # -- contract: timers ---------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
@@ -207,6 +252,9 @@ class Edge:
             fast_t = self._fast.get_timer()
             if fast_t is not None:
                 t = min(t, fast_t)
+            kernel_t = None if self.kernel is None else self.kernel.get_timer()
+            if kernel_t is not None:
+                t = min(t, kernel_t)
         return t
 
     def handle_timer(self, now: float) -> None:
@@ -223,6 +271,8 @@ class Edge:
         self.data.groups.tick(now)
         if self._fast is not None:
             self._fast.handle_timer(now)
+        if self.kernel is not None:
+            self.kernel.handle_timer(now)
 
     # -- contract: outputs --------------------------------------------------------------------
 
@@ -299,12 +349,17 @@ class Edge:
 
 _NO_GSO: list[tuple[bytes, int, Addr]] = []  # (never appended to)
 _NO_FRAMES: list[bytes] = []
+_NO_COMMANDS: list[KernelCommand] = []
 _OFFLOADS = (
     (Offload(False, False), Offload(False, True)),
     (Offload(True, False), Offload(True, True)),
 )
 _NO_OFFLOAD = _OFFLOADS[0][0]
 _FAST_IDLE = (_NO_FRAMES, _NO_GSO, _NO_OFFLOAD)
+
+
+def _kernel_contract(edge: Edge) -> KernelEdgeNode:
+    return edge
 
 
 def _contract(edge: Edge) -> FastEdgeNode:

@@ -5,6 +5,7 @@ replacing and ending sessions. Protocol: docs/fastpath.md ("Negotiation")."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pyn2n.core.api import Addr
 from pyn2n.core.fastpath.framing import CTL_CONFIRM, CTL_KEEPALIVE
@@ -43,6 +44,9 @@ from pyn2n.wire.hello import (
     refusal,
 )
 
+if TYPE_CHECKING:
+    from pyn2n.core.kernelpath import KernelPath
+
 
 class Negotiation(Sender):
     """Negotiation and life cycle (a layer of `FastPath`; its constructor sets these)."""
@@ -56,6 +60,10 @@ class Negotiation(Sender):
     _rng: Callable[[int], bytes]
     _send_hello: Callable[[bytes, Addr], None]
     _next_tick: float | None
+    kernel: KernelPath | None = None  # the kernel path rides on established sessions
+
+    def _ext(self) -> bytes:
+        return b"" if self.kernel is None else self.kernel.hello_ext()
 
     def peer_up(self, peer: Peer, now: float) -> None:
         """`peer` answered our REGISTER: offer it the fast path unless one is running."""
@@ -70,7 +78,14 @@ class Negotiation(Sender):
             return
         sess = Session(peer.mac, peer, self._new_conn(), Role.OFFERER, now)
         sess.offer = Hello(
-            HELLO_OFFER, self.mac, peer.mac, self.aead, CAP_GSO, sess.rx_conn, self._rng(16)
+            HELLO_OFFER,
+            self.mac,
+            peer.mac,
+            self.aead,
+            CAP_GSO,
+            sess.rx_conn,
+            self._rng(16),
+            ext=self._ext(),
         )
         self._replace_next(st, sess)
         st.note = "offered"
@@ -140,8 +155,10 @@ class Negotiation(Sender):
             sess.rx_conn,
             offer.offer_salt,
             self._rng(16),
+            ext=self._ext(),
         )
         sess.offer = offer
+        sess.peer_ext = offer.ext
         sess.tx_conn = offer.conn
         self._keys(sess, offer, accept, offerer=False)
         sess.reply = encode_hello(self.community20, accept)
@@ -167,6 +184,7 @@ class Negotiation(Sender):
             self._end(st, sess, REFUSE_TEXT[REFUSE_MISMATCH])
             return
         sess.tx_conn = accept.conn
+        sess.peer_ext = accept.ext
         self._keys(sess, sess.offer, accept, offerer=True)
         sess.state = CONFIRMING
         sess.attempts = 0
@@ -229,6 +247,8 @@ class Negotiation(Sender):
         """Stop using `sess`: the standard path takes over."""
         self._forget(sess)
         if st.cur is sess:
+            if self.kernel is not None:
+                self.kernel.session_down(sess.mac, why)
             st.cur = None
             if self.tx.get(sess.mac) is sess:
                 del self.tx[sess.mac]
@@ -248,6 +268,8 @@ class Negotiation(Sender):
         st.note = ""
         sess.state = ESTABLISHED
         self.tx[sess.mac] = sess
+        if self.kernel is not None:
+            self.kernel.session_up(sess.mac, sess.addr, sess.peer_ext, now)
         if sess.role is Role.ANSWERER:
             self._control(sess, CTL_CONFIRM, now)  # establishes the offerer
 

@@ -67,6 +67,7 @@ class Session:
         "offer",
         "partial",
         "peer",
+        "peer_ext",
         "pkts_sent",
         "reply",
         "role",
@@ -90,6 +91,7 @@ class Session:
         self.state = OFFERING if role is Role.OFFERER else ANSWERED
         self.offer: Hello | None = None
         self.reply: bytes = b""  # the ACCEPT we sent (answered again for a repeated OFFER)
+        self.peer_ext = b""  # the extensions of the peer's OFFER or ACCEPT (the kernel path)
         self.tx_aead: Any = None
         self.rx_aead: Any = None
         self.tx_pn = 0
