@@ -718,7 +718,7 @@ def _loss_metrics(s: Settings) -> list[Metric]:
 EXPERIMENTS.append(
     Experiment("loss", "iperf3 TCP under per-datagram underlay loss", _loss_tcp, _loss_metrics)
 )
-ON_REQUEST = {"loss"}  # not part of "all": run when named
+ON_REQUEST = {"loss", "mcast_groups"}  # not part of "all": run when named (own lab needs)
 
 
 def select_experiments(spec: str) -> list[Experiment]:

@@ -215,8 +215,8 @@ def build_parser() -> Parser:
         action="append",
         default=[],
         metavar="RULE",
-        help="traffic rule, repeatable: src_ip[/len][:port|:[lo,hi]],dst_ip[/len][:port|:[lo,hi]]"
-        ",TCP+|-,UDP+|-,ICMP+|- (the fast path is off with rules)",
+        help="traffic rule, repeatable, n2n's syntax: SRC[:PORTS],DST[:PORTS],TCP+|-,UDP+|-,ICMP+|- "
+        "(SRC, DST: ip/len; PORTS: a port or [lo,hi]); the fast path is off with rules",
     )
     a(
         "-L",
