@@ -48,7 +48,12 @@ from pyn2n.mgmt.supernode_views import SupernodeViews
 
 Snapshot = dict[str, Any]
 IoDrops = Callable[[], dict[str, int]]
-BASE_PATHS = ("direct", "relayed", "fast")  # always exported, so a rate() never starts blank
+BASE_PATHS = (
+    "direct",
+    "relayed",
+    "fast",
+    "kernel",
+)  # always exported, so a rate() never starts blank
 CHANGES_KEPT = 50
 MAX_AGE = 0.5  # seconds a snapshot serves further readers before one asks the loop for a new one
 SYSFS_NET = Path("/sys/class/net")
