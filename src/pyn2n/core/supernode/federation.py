@@ -197,7 +197,7 @@ class FederationLink:
     def on_register_super_nak(self, rx: Rx, nak: RegisterSuperNak) -> None:
         sn, comm = self._sn, rx.comm
         assert comm is not None  # scope: a member's answer about an edge community
-        edge = comm.edges.pop(nak.src_mac, None)
+        edge = sn.registry.remove_edge(comm, nak.src_mac)
         if edge is None:
             sn.drop("unknown_destination")
             return

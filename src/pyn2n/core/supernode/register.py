@@ -14,6 +14,7 @@ member receiving one learns the association and drops its own stale entry.
 
 from __future__ import annotations
 
+import struct
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -45,18 +46,32 @@ from pyn2n.crypto.auth import AUTH_PW_TOKEN_SIZE, KEY_SIZE, answer_token, verify
 from pyn2n.wire import (
     Common,
     RegisterSuper,
-    RegisterSuperAck,
     RegisterSuperNak,
     UnregisterSuper,
     encode,
 )
-from pyn2n.wire.types import NULL_MAC, Auth, IpSubnet, Sock, mac_to_str
+from pyn2n.wire.types import (
+    NULL_MAC,
+    Auth,
+    IpSubnet,
+    Sock,
+    encode_auth,
+    encode_sn_entry,
+    encode_sock,
+    mac_to_str,
+)
 
 if TYPE_CHECKING:
     from pyn2n.core.supernode.node import Rx, Supernode
 
 ZERO_AUTH = Auth()
 NULL_SUBNET = IpSubnet(0, 0)
+# REGISTER_SUPER_ACK, built here without the generic encoder (it answers every registration, §4)
+_RSA_HEAD = struct.Struct(">I6sIBH")  # cookie, srcMac, dev_addr, bitlen, lifetime
+_U8 = struct.Struct(">B")
+_AUTH_SCHEME = struct.Struct(">H")
+ZERO_AUTH_BYTES = encode_auth(ZERO_AUTH)
+KEY_TIME_ZERO = bytes(4)
 
 
 class Outcome(Enum):
@@ -82,7 +97,7 @@ class Registration:
                 sn.drop("community_not_allowed")
                 self._not_allowed(rx)
                 return
-            comm = sn.registry.new_community(common.community)
+            comm = sn.registry.new_community(common.community, rx.addr[0], rx.now)
             if comm is None:
                 return
         user: User | None = None
@@ -105,12 +120,11 @@ class Registration:
     ) -> None:
         sn, common, addr, now = self._sn, rx.common, rx.addr, rx.now
         from_sn = bool(common.flags & N2N_FLAGS_FROM_SUPERNODE)
-        sock = Sock(addr[0], addr[1])
         dev_addr = NULL_SUBNET
         if _wants_auto_ip(reg.dev_addr):
             dev_addr = self._assign_ip(comm, reg.dev_desc, addr, now)
         add = not from_sn and reg.edge_mac != NULL_MAC
-        result, answer = self._update_edge(comm, common, reg, addr, add, now)
+        result, answer = self._update_edge(comm, common, reg, rx.plain, addr, add, now)
         if result is Outcome.FULL:
             return
         reply_common = Common(0, N2N_DEFAULT_TTL, FWD_FLAGS, comm.name)
@@ -122,45 +136,58 @@ class Registration:
         if from_sn and common.flags & N2N_FLAGS_SOCKET:
             # an edge registered with another supernode: remember where, forget it here
             sn.registry.associate(comm, reg.edge_mac, addr, now)
-            if comm.edges.pop(reg.edge_mac, None) is not None:
+            if sn.registry.remove_edge(comm, reg.edge_mac) is not None:
                 sn.emit(peer_event(PeerAction.CLEAR, reg.edge_mac, addr))
             return
         secret = user.secret if user else None
-        if not from_sn and reg.edge_mac != NULL_MAC:
+        members = sn.federation.active(now)
+        if members and not from_sn and reg.edge_mac != NULL_MAC:
+            sock = Sock(addr[0], addr[1])
             copy = RegisterSuper(
                 reg.cookie, reg.edge_mac, sock, reg.dev_addr, reg.dev_desc, reg.auth, reg.key_time
             )
             sn.relay.to_federation(sn.header.seal(comm, encode(reply_common, copy), secret), now)
-        ack = RegisterSuperAck(
-            reg.cookie,
-            sn.mac,
-            dev_addr,
-            sock,
-            answer,
-            sn.federation.ack_entries(addr, now, sn.rand_below),
-            REG_LIFETIME,
-            0,
+        entries = sn.federation.ack_entries(addr, now, sn.rand_below) if members else ()
+        ack = b"".join(
+            (
+                comm.ack_head,
+                _RSA_HEAD.pack(
+                    reg.cookie, sn.mac, dev_addr.net_addr, dev_addr.bitlen, REG_LIFETIME
+                ),
+                self._sock(addr),
+                ZERO_AUTH_BYTES if answer is ZERO_AUTH else encode_auth(answer),
+                _U8.pack(len(entries)),
+                *(encode_sn_entry(e) for e in entries),
+                KEY_TIME_ZERO,
+            )
         )
-        sn.send(sn.header.seal(comm, encode(reply_common, ack), secret), addr)
+        sn.send(sn.header.seal(comm, ack, secret), addr)
+
+    def _sock(self, addr: Addr) -> bytes:
+        """The encoded sock of `addr` (§3), its IPv4 address packed once per source."""
+        src = self._sn.registry.limits.by_ip.get(addr[0])
+        if src is None:
+            return encode_sock(Sock(addr[0], addr[1]))
+        return src.sock(addr[1])
 
     def _update_edge(
         self,
         comm: Community,
         common: Common,
         reg: RegisterSuper,
+        data: bytes,
         addr: tuple[str, int],
         add: bool,
         now: float,
     ) -> tuple[Outcome, Auth]:
         """n2n `update_edge`: the outcome and the answer auth for the ACK."""
         mac = reg.edge_mac
+        wire = _wire_fields(data, reg)
         edge = comm.edges.get(mac)
         if edge is None and mac != NULL_MAC and reg.dev_addr.net_addr != 0:
             # unknown MAC but known TAP IP: the same edge with a new MAC, if it can prove it
-            edge = next(
-                (e for e in comm.edges.values() if e.dev_addr.net_addr == reg.dev_addr.net_addr),
-                None,
-            )
+            known = comm.by_ip.get(reg.dev_addr.net_addr)
+            edge = comm.edges.get(known) if known is not None else None
         preferred = reg.sock if common.flags & N2N_FLAGS_SOCKET else None
         if edge is None:
             ok, answer = _remote_auth(comm, reg.auth)
@@ -169,34 +196,37 @@ class Registration:
                 self._refused(addr, comm, mac, _auth_trouble(comm, reg.auth), now)
                 return Outcome.REFUSED, ZERO_AUTH
             if add:
-                if len(comm.edges) >= self._config.max_edges_per_community:
-                    self._sn.drop("table_full_edges")
+                registry = self._sn.registry
+                src = registry.admit(comm, addr[0], now)
+                if src is None:
                     return Outcome.FULL, ZERO_AUTH
-                stored = reg.auth
-                if stored.scheme == N2N_AUTH_SIMPLE_ID and not self._config.spoofing_protection:
-                    stored = Auth(N2N_AUTH_NONE, stored.token)  # -M
-                entry = EdgeEntry(
-                    mac, addr, reg.dev_addr, reg.dev_desc, stored, now, preferred, reg.cookie
-                )
-                comm.edges[mac] = entry
-                self._sn.emit(joined(comm, entry))
+                stored = wire
+                if reg.auth.scheme == N2N_AUTH_SIMPLE_ID and not self._config.spoofing_protection:
+                    stored = wire[:21] + _AUTH_SCHEME.pack(N2N_AUTH_NONE) + wire[23:]  # -M
+                entry = EdgeEntry(mac, (src.ip, addr[1]), stored, now, preferred)
+                registry.add_edge(comm, entry, src)
+                registry.tell(now, joined, comm, entry, "")
             return Outcome.OK, answer
-        ok, answer = auth_edge(comm, edge.auth, reg.auth)
+        if not comm.users and edge.reg[21:] == wire[21:]:
+            ok, answer = True, ZERO_AUTH  # the same none/simple-id token as stored
+        else:
+            ok, answer = auth_edge(comm, edge.auth, reg.auth)
         if not ok:
             self._sn.drop("spoofed_mac")
             what = "MAC" if edge.mac == mac else "address"
             why = f"its {what} is registered by another {edge_text(edge)} (another token)"
             self._refused(addr, comm, mac, why, now)
             return Outcome.REFUSED, ZERO_AUTH
+        registry = self._sn.registry
         if edge.mac != mac:
             del comm.edges[edge.mac]
             edge.mac = mac
             comm.edges[mac] = edge
-        edge.addr = addr
-        edge.dev_addr = reg.dev_addr
-        edge.desc = reg.dev_desc
+        if edge.addr != addr:
+            registry.move_edge(edge, addr, now)
+        if edge.reg[:21] != wire[:21]:
+            registry.rewrite(comm, edge, wire)
         edge.preferred = preferred
-        edge.last_cookie = reg.cookie
         edge.last_seen = now
         return Outcome.OK, answer
 
@@ -210,9 +240,9 @@ class Registration:
         if not auth_edge(comm, edge.auth, msg.auth)[0]:
             sn.drop("auth")
             return
-        del comm.edges[msg.src_mac]
+        sn.registry.remove_edge(comm, msg.src_mac)
         sn.emit(peer_event(PeerAction.CLEAR, msg.src_mac, edge.addr))
-        sn.emit(left(comm, edge, "UNREGISTER_SUPER"))
+        sn.registry.tell(rx.now, left, comm, edge, "UNREGISTER_SUPER")
 
     # -- what the log is told --------------------------------------------------------------------
 
@@ -240,7 +270,7 @@ class Registration:
         else the first free by n2n's rule, neither registered nor reserved for someone else."""
         if comm.subnet is None:
             return NULL_SUBNET
-        used = {e.dev_addr.net_addr for e in comm.edges.values()}
+        used = set(comm.by_ip)
         offers = comm.offers
         key = (addr, desc)
         mine = offers.pop(key, None)
@@ -252,10 +282,19 @@ class Registration:
             if found is None:
                 return NULL_SUBNET
             host = found
-        if len(offers) >= self._config.max_edges_per_community:
+        if len(offers) >= self._sn.registry.per_community:
             del offers[next(iter(offers))]  # the oldest reservation goes first
         offers[key] = Offer(host, now + REGISTRATION_TIMEOUT)
         return IpSubnet(host, comm.subnet[1])
+
+
+def _wire_fields(data: bytes, reg: RegisterSuper) -> bytes:
+    """dev_addr, dev_desc and auth of a decoded REGISTER_SUPER as they are on the wire (§4):
+    after the common header, cookie, MAC and the optional sock."""
+    start = 34
+    if reg.sock is not None:
+        start += 20 if ":" in reg.sock.addr else 8
+    return data[start : start + 25 + len(reg.auth.token)]
 
 
 def _remote_auth(comm: Community, auth: Auth) -> tuple[bool, Auth]:
