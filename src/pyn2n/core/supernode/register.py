@@ -219,9 +219,7 @@ class Registration:
             return Outcome.REFUSED, ZERO_AUTH
         registry = self._sn.registry
         if edge.mac != mac:
-            del comm.edges[edge.mac]
-            edge.mac = mac
-            comm.edges[mac] = edge
+            registry.rename_edge(comm, edge, mac)
         if edge.addr != addr:
             registry.move_edge(edge, addr, now)
         if edge.reg[:21] != wire[:21]:

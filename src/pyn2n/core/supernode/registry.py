@@ -321,8 +321,8 @@ class Registry:
         if src.edges >= limits.per_ip:
             sn.drop("source_edges")
             return None
-        if len(comm.edges) >= self.per_community:
-            sn.drop("table_full_edges")
+        if len(comm.edges) >= self.per_community < self.config.max_edges:
+            sn.drop("table_full_edges")  # its own bound (else the total's, below, may evict)
             return None
         if not limits.take(src, now):
             sn.drop("source_rate")
@@ -366,6 +366,15 @@ class Registry:
         else:
             addr = (edge.addr[0], addr[1])
         edge.addr = addr
+
+    def rename_edge(self, comm: Community, edge: EdgeEntry, mac: bytes) -> None:
+        """The edge proved its TAP address with a new MAC (§7.2): store it under that."""
+        del comm.edges[edge.mac]
+        edge.mac = mac
+        comm.edges[mac] = edge
+        net = edge.net_addr
+        if net:
+            comm.by_ip[net] = mac
 
     def rewrite(self, comm: Community, edge: EdgeEntry, reg: bytes) -> None:
         """The edge's dev_addr or desc changed (its auth stays as first stored): keep the index
