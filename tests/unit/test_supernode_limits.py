@@ -142,3 +142,49 @@ def test_join_notices_are_limited_and_summed_up() -> None:
     sn.handle_timer(T0 + 1)
     summary = [e for e in sn.events() if isinstance(e, OperatorNotice)]
     assert summary and "more edges joined or left" in summary[-1].text
+
+
+# --- the relay's fast lane ----------------------------------------------------------------------
+
+
+def _two_edges() -> Supernode:
+    sn = make_sn()
+    assert acked(sn, reg(1), ("198.18.1.2", 5001))
+    assert acked(sn, reg(2), ("198.18.2.2", 5002))
+    return sn
+
+
+def test_the_fast_lane_relays_exactly_what_the_generic_way_does() -> None:
+    from pyn2n.wire import encode_packet, pad_community
+    from pyn2n.wire.types import Sock
+
+    field = pad_community(b"net")
+    for dst in (mac(2), b"\xff" * 6):
+        pkt = encode_packet(field, mac(1), dst, 1, 3, b"payload" * 20, ttl=2)
+        fast, slow = _two_edges(), _two_edges()
+        slow.relay.plain_packet = lambda *a: False  # type: ignore[method-assign]
+        slow._plain_packet = slow.relay.plain_packet  # type: ignore[attr-defined]
+        for sn in (fast, slow):
+            sn.receive_datagram(pkt, ("198.18.1.2", 5001), T0 + 1)
+        got_fast, got_slow = fast.datagrams_to_send(), slow.datagrams_to_send()
+        assert got_fast == got_slow and len(got_fast) == 1
+        want = encode_packet(
+            field, mac(1), dst, 1, 3, b"payload" * 20, ttl=1, flags=0x20,
+            sock=Sock("198.18.1.2", 5001),
+        )  # fmt: skip
+        assert got_fast[0] == (want, ("198.18.2.2", 5002))
+        assert fast.stats.last_fwd == slow.stats.last_fwd == T0 + 1
+
+
+def test_the_fast_lane_leaves_other_packets_to_the_generic_way() -> None:
+    from pyn2n.wire import encode_packet, pad_community
+
+    sn = _two_edges()
+    field = pad_community(b"net")
+    spent = encode_packet(field, mac(1), mac(2), 1, 3, b"x", ttl=0)
+    unknown = encode_packet(pad_community(b"nope"), mac(1), mac(2), 1, 3, b"x")
+    for data in (spent, unknown, spent[:30]):
+        assert not sn.relay.plain_packet(data, ("198.18.1.2", 5001), T0)
+        sn.receive_datagram(data, ("198.18.1.2", 5001), T0)
+    assert sn.datagrams_to_send() == []
+    assert sn.drops["ttl"] == 2 and sn.drops["unknown_community"] == 1

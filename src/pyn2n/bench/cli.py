@@ -16,6 +16,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "pyn2n.bench.transforms",
         "frames/s and MB/s of every payload transform and compression (n2n-benchmark)",
     ),
+    "supernode": (
+        "pyn2n.bench.supernode",
+        "supernode capacity and relay: pyn2n against C n2n with synthetic edges and -S1 edges",
+    ),
 }
 
 

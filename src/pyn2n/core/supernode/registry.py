@@ -202,6 +202,8 @@ class Registry:
         fed.crypto = HeaderCrypto(fed_name)
         self.fed = fed
         self.communities: dict[bytes, Community] = {fed_name: fed}
+        # edge communities by their 20-byte header field (the relay's fast lane)
+        self.by_field: dict[bytes, Community] = {}
         self.community_list: CommunityList | None = None
         self.dynamic_key_time = 0
         self.n_assoc = 0
@@ -238,6 +240,7 @@ class Registry:
                     comm.users[pub] = User(user.name, pub, secret)
             comm.subnet = fc.subnet or self._auto_subnet(fc.name)
             self.communities[fc.name] = comm
+            self.by_field[comm.field20] = comm
             self._sn.header.order.append(comm)
         self.compute_dynamic_keys()
 
@@ -296,6 +299,7 @@ class Registry:
         comm.stamps = StampTracker(2 * self.per_community)
         comm.subnet = self._auto_subnet(name)
         self.communities[name] = comm
+        self.by_field[comm.field20] = comm
         return comm
 
     def remove_community(self, comm: Community) -> None:
@@ -306,6 +310,7 @@ class Registry:
             comm.creator.communities -= 1
             comm.creator = None
         del self.communities[comm.name]
+        self.by_field.pop(comm.field20, None)
         self._sn.header.forget(comm)
 
     # -- edges: admission, entry and exit ---------------------------------------------------------
