@@ -87,10 +87,12 @@ class Run:
         time.sleep(1.0 if kind == "pyn2n" else 0.3)
         return proc
 
-    def tx_packets(self) -> int:
+    def packets(self, way: str = "tx") -> int:
+        """Packets through the supernode host's interface: "rx" counts datagrams one by one;
+        "tx" counts a UDP_SEGMENT send once (veth passes it on whole)."""
         out = self.lab.run("sn", ["ip", "-s", "-j", "link", "show", "eth0"],
                            capture_output=True, text=True, check=True)  # fmt: skip
-        return int(json.loads(out.stdout)[0]["stats64"]["tx"]["packets"])
+        return int(json.loads(out.stdout)[0]["stats64"][way]["packets"])
 
     # -- load --------------------------------------------------------------------------------
 
@@ -112,9 +114,12 @@ class Run:
             argv = [sys.executable, "-m", "pyn2n.bench.sngen",
                     f"{self.sn_ip}:{N2N_SN_LPORT_DEFAULT}", COMMUNITY, str(first), str(count),
                     ",".join(mine), str(self.s.window)]  # fmt: skip
-            log = self.logs / f"gen{k}.log"
-            gens.append(self.lab.spawn(GEN_HOST, argv, log=log, stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True))  # fmt: skip
+            with open(self.logs / f"gen{k}.log", "ab") as log:
+                gen = self.lab.spawn(
+                    GEN_HOST, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                    text=True,
+                )  # fmt: skip
+            gens.append(gen)
             first += count
             k += 1
         for g in gens:
@@ -178,11 +183,11 @@ class Run:
 
     def fanout(self, gens: list[subprocess.Popen[str]], pid: int) -> dict[str, float]:
         self.command(gens, {"op": "drain"})
-        t0, p0 = _ticks(pid), self.tx_packets()
+        t0, p0 = _ticks(pid), self.packets()
         self.command(gens[:1], {"op": "broadcast", "count": self.s.fanout_broadcasts, "gap": 0.5})
         time.sleep(1.0)
         cpu = (_ticks(pid) - t0) / TICK
-        copies = self.tx_packets() - p0
+        copies = self.packets() - p0
         self.log(f"  fan-out: {copies} copies in {cpu:.2f} s CPU")
         return {"fanout_copies_per_cpu_s": copies / max(cpu, 1 / TICK), "fanout_copies": copies}
 
@@ -240,10 +245,10 @@ class Run:
             self.lab.stop(server)
 
     def tcp(self, peer: str, pid: int) -> dict[str, float]:
-        t0, p0 = _ticks(pid), self.tx_packets()
+        t0, p0 = _ticks(pid), self.packets("rx")
         result = self._iperf(peer, [])
         cpu = (_ticks(pid) - t0) / TICK
-        relayed = self.tx_packets() - p0
+        relayed = self.packets("rx") - p0
         bps = result["end"]["sum_received"]["bits_per_second"]
         return {"tcp_mbit_s": bps / 1e6, "relay_cpu_us": cpu / max(1, relayed) * 1e6}
 
