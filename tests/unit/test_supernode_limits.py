@@ -188,3 +188,22 @@ def test_the_fast_lane_leaves_other_packets_to_the_generic_way() -> None:
         sn.receive_datagram(data, ("198.18.1.2", 5001), T0)
     assert sn.datagrams_to_send() == []
     assert sn.drops["ttl"] == 2 and sn.drops["unknown_community"] == 1
+
+
+def test_the_registration_fast_lane_answers_as_the_generic_way_does() -> None:
+    fast, slow = make_sn(), make_sn()
+    slow._known_edge = lambda *a: False  # type: ignore[attr-defined]
+    for sn in (fast, slow):
+        assert acked(sn, reg(7), ("198.18.1.2", 5001), T0)
+        sn.events()
+        sn.receive_datagram(reg(7), ("198.18.1.2", 5001), T0 + 20)
+    got_fast, got_slow = fast.datagrams_to_send(), slow.datagrams_to_send()
+    assert got_fast == got_slow and len(got_fast) == 1
+    for sn in (fast, slow):
+        edge = sn.registry.communities[b"net"].edges[mac(7)]
+        assert edge.last_seen == T0 + 20 and sn.stats.reg_super == 2
+    # another socket, desc or an auto-IP request takes the generic way (and is answered there)
+    assert not fast.registration.known_edge(reg(7), ("198.18.1.2", 5009), T0 + 21)
+    assert not fast.registration.known_edge(reg(7, desc=b"new"), ("198.18.1.2", 5001), T0 + 21)
+    assert acked(fast, reg(7, desc=b"new"), ("198.18.1.2", 5001), T0 + 21)
+    assert fast.registry.communities[b"net"].edges[mac(7)].desc == b"new"

@@ -111,6 +111,9 @@ class Federation:
             self._members = [m for m in self._members if m not in gone]
         return gone
 
+    def has_members(self) -> bool:
+        return bool(self._members)
+
     def active(self, now: float) -> list[Member]:
         return [m for m in self._members if m.active(now)]
 

@@ -149,8 +149,9 @@ class Supernode:
         self.registry = Registry(self, config)
         self.header = HeaderGuard(self, self.registry.fed, config.max_supernodes, rng)
         self.relay = Relay(self)
-        self._plain_packet = self.relay.plain_packet
         self.registration = Registration(self)
+        self._plain_packet = self.relay.plain_packet
+        self._known_edge = self.registration.known_edge
         self.fed_link = FederationLink(self)
         self._routes = self._route_table()
         if config.communities is not None:
@@ -266,8 +267,8 @@ class Supernode:
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         self._now = now
         data = bytes(data)
-        if self._plain_packet(data, addr, now):
-            return  # an edge's plaintext PACKET: relayed by the fast lane
+        if self._plain_packet(data, addr, now) or self._known_edge(data, addr, now):
+            return  # an edge's plaintext PACKET or periodic registration: the fast lanes
         if len(data) < COMMON_HEADER_SIZE:
             self.drop("short")
             return
