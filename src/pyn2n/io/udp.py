@@ -17,6 +17,7 @@ reads with `recvmsg` and returns each read's segment size from its UDP_GRO contr
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import struct
 
@@ -62,6 +63,9 @@ def _grow_buffer(sock: socket.socket, force_opt: int, plain_opt: int, size: int)
         # Unprivileged: the kernel silently caps this at the sysctl maximum.
         sock.setsockopt(socket.SOL_SOCKET, plain_opt, size)
     return sock.getsockopt(socket.SOL_SOCKET, plain_opt)
+
+
+SEND_WAIT = 0.05  # seconds a supernode's flush may wait for room in the send buffer
 
 
 class UdpSocket:
@@ -197,12 +201,25 @@ class UdpSocket:
             if j - i == 1:
                 try:
                     sendto(data, addr)
+                except BlockingIOError:
+                    failed += not self._send_when_writable(data, addr)
                 except OSError:
                     failed += 1
             else:
                 failed += self.send_gso(b"".join([d for d, _ in datagrams[i:j]]), size, addr)
             i = j
         return failed
+
+    def _send_when_writable(self, data: bytes, addr: Addr) -> bool:
+        """The send buffer is full (a broadcast to thousands of edges): wait for room up to
+        SEND_WAIT seconds, as n2n's blocking socket would, then send once more."""
+        try:
+            if not select.select((), (self._sock,), (), SEND_WAIT)[1]:
+                return False
+            self._sock.sendto(data, addr)
+        except OSError:
+            return False
+        return True
 
     # ---------------------------------------------------------------- fast path
 
