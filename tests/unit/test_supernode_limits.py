@@ -207,3 +207,21 @@ def test_the_registration_fast_lane_answers_as_the_generic_way_does() -> None:
     assert not fast.registration.known_edge(reg(7, desc=b"new"), ("198.18.1.2", 5001), T0 + 21)
     assert acked(fast, reg(7, desc=b"new"), ("198.18.1.2", 5001), T0 + 21)
     assert fast.registry.communities[b"net"].edges[mac(7)].desc == b"new"
+
+
+def test_a_first_registration_by_the_fast_lane_is_the_generic_one() -> None:
+    fast, slow = make_sn(), make_sn()
+    slow._known_edge = lambda *a: False  # type: ignore[attr-defined]
+    for sn in (fast, slow):
+        assert acked(sn, reg(8, desc=b"first"), ("198.18.1.2", 5001), T0)
+    for sn in (fast, slow):
+        sn.receive_datagram(reg(9), ("198.18.1.2", 5002), T0)
+    got_fast, got_slow = fast.datagrams_to_send(), slow.datagrams_to_send()
+    assert got_fast == got_slow and len(got_fast) == 1
+    a, b = (sn.registry.communities[b"net"].edges[mac(8)] for sn in (fast, slow))
+    assert (a.reg, a.addr, a.last_seen) == (b.reg, b.addr, b.last_seen)
+    assert fast.stats.reg_super == slow.stats.reg_super == 2
+    # every truncation of a registration is dropped or answered, never raises
+    whole = reg(10)
+    for cut in range(len(whole)):
+        fast.receive_datagram(whole[:cut], ("198.18.1.2", 5003), T0)

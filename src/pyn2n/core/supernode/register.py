@@ -19,6 +19,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from pyn2n.constants import (
+    N2N_AUTH_MAX_TOKEN_SIZE,
     N2N_AUTH_NONE,
     N2N_AUTH_SIMPLE_ID,
     N2N_AUTH_USER_PASSWORD,
@@ -79,6 +80,9 @@ _NO_DEV_LIFETIME = struct.pack(">IBH", 0, 0, REG_LIFETIME)  # dev_addr 0.0.0.0/0
 _NO_ENTRIES = bytes(1)
 _PLAIN_REG_SUPER = bytes((0, MSG_TYPE_REGISTER_SUPER))  # flags bytes of an edge's own
 _PLAIN = HeaderMode.PLAIN
+_REG_SUPER_SIZE = 63  # without a sock: header, cookie, MAC, dev_addr, desc, auth head, key_time
+_SIMPLE_ID = N2N_AUTH_SIMPLE_ID.to_bytes(2, "big")
+_OPEN_SCHEMES = (N2N_AUTH_NONE.to_bytes(2, "big"), _SIMPLE_ID)
 SEEN_STEP = 0.25  # seconds: the resolution of edges' last_seen (purged after 60 s)
 
 
@@ -106,37 +110,63 @@ class Registration:
         return self._seen_at
 
     def known_edge(self, data: bytes, addr: Addr, now: float) -> bool:
-        """The registrations' fast lane: the periodic REGISTER_SUPER of an edge registered from
-        the same socket with the same fields (an exact community field of a plaintext
-        community, no flags, a fixed TAP address; no federation to tell) only refreshes its
-        entry and is answered without decoding (§7.2, as `_register_edge` would). False:
-        anything else, which takes the generic way."""
-        if data[2:4] != _PLAIN_REG_SUPER or data[0] != N2N_PKT_VERSION or not data[1]:
+        """The registrations' fast lane (§7.2, as `_register_edge` would do it, without
+        decoding): an edge's REGISTER_SUPER without flags or sock, for an exact community field
+        of a plaintext community without users, with a fixed TAP address and no federation to
+        tell. A registered edge from the same socket with the same fields is refreshed; a new
+        one (unknown MAC and TAP address, a none or simple-id token) is admitted and stored.
+        Both are answered here. False: anything else, which takes the generic way."""
+        if (
+            data[2:4] != _PLAIN_REG_SUPER
+            or data[0] != N2N_PKT_VERSION
+            or not data[1]
+            or len(data) < _REG_SUPER_SIZE
+            or len(data) != _REG_SUPER_SIZE + (data[57] << 8 | data[58])
+        ):
             return False
         sn = self._sn
         comm = sn.registry.by_field.get(data[4:24])
-        if comm is None or comm.he is not _PLAIN or comm.users:
+        if comm is None or comm.he is not _PLAIN or comm.users or sn.federation.has_members():
             return False
-        edge = comm.edges.get(data[28:34])
-        if edge is None or edge.addr != addr:
-            return False
-        reg = edge.reg
-        if (
-            data[34 : 34 + len(reg)] != reg
-            or len(data) != 38 + len(reg)
-            or sn.federation.has_members()
-        ):
-            return False
-        net = edge.net_addr
-        if net in (0, 0xFFFFFFFF) or not reg[4] or (net & 0xFFFF0000) == 0xA9FE0000:
+        net = int.from_bytes(data[34:38], "big")
+        if net in (0, 0xFFFFFFFF) or not data[38] or (net & 0xFFFF0000) == 0xA9FE0000:
             return False  # auto-IP requests take the generic way
-        stats = sn.stats
-        stats.last_reg_super = now
-        stats.reg_super += 1
-        edge.preferred = None
-        edge.last_seen = self._seen(now)
+        reg = data[34:-4]
+        if data[57] << 8 | data[58] > N2N_AUTH_MAX_TOKEN_SIZE:
+            return False
+        mac = data[28:34]
+        edge = comm.edges.get(mac)
+        if edge is None:
+            if data[55:57] not in _OPEN_SCHEMES or mac in (sn.mac, NULL_MAC) or net in comm.by_ip:
+                return False
+            self._count(now)
+            if not self._new_edge(comm, mac, reg, addr, now):
+                return True  # dropped and counted by the bound that stopped it
+        elif edge.addr != addr or edge.reg != reg:
+            return False
+        else:
+            self._count(now)
+            edge.preferred = None
+            edge.last_seen = self._seen(now)
         sn.send(b"".join((comm.ack_head, data[24:28], sn.mac, _NO_DEV_LIFETIME, self._sock(addr),
                           ZERO_AUTH_BYTES, _NO_ENTRIES, KEY_TIME_ZERO)), addr)  # fmt: skip
+        return True
+
+    def _count(self, now: float) -> None:
+        stats = self._sn.stats
+        stats.last_reg_super = now
+        stats.reg_super += 1
+
+    def _new_edge(self, comm: Community, mac: bytes, reg: bytes, addr: Addr, now: float) -> bool:
+        registry = self._sn.registry
+        src = registry.admit(comm, addr[0], now)
+        if src is None:
+            return False
+        if reg[21:23] == _SIMPLE_ID and not self._config.spoofing_protection:
+            reg = reg[:21] + _AUTH_SCHEME.pack(N2N_AUTH_NONE) + reg[23:]  # -M
+        entry = EdgeEntry(mac, (src.ip, addr[1]), reg, self._seen(now), None)
+        registry.add_edge(comm, entry, src)
+        registry.tell(now, joined, comm, entry, "")
         return True
 
     def on_register_super(self, rx: Rx, reg: RegisterSuper) -> None:
