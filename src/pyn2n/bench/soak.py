@@ -65,12 +65,13 @@ class Life:
         settled = [s for s in self.samples if s[0] >= WARMUP]
         if len(settled) < 2:
             return None
-        first, last = settled[0], settled[-1]
+        first, mid, last = settled[0], settled[len(settled) // 2], settled[-1]
         return {
             "node": self.node,
             "pid": self.pid,
             "minutes": round((last[0] - first[0]) / 60, 1),
             "rss_first_mb": round(first[1] / 2**20, 1),
+            "rss_mid_mb": round(mid[1] / 2**20, 1),
             "rss_last_mb": round(last[1] / 2**20, 1),
             "rss_growth_kb": round((last[1] - first[1]) / 1024),
             "fds_first": first[2],
@@ -218,13 +219,14 @@ def markdown(r: dict[str, Any], loss: float, edges: int) -> str:
         f"intact, {t['bad']} corrupted, {t['failed']} failed",
         f"- registrations lost: {r['registrations_lost']}",
         "",
-        "| process | pid | minutes sampled | RSS first → last MB | RSS growth KB | fds first → last |",
+        "| process | pid | minutes sampled | RSS first → middle → last MB | RSS growth KB "
+        "| fds first → last |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for p in r["processes"]:
         lines.append(
             f"| {p['node']} | {p['pid']} | {p['minutes']} | {p['rss_first_mb']} → "
-            f"{p['rss_last_mb']} | {p['rss_growth_kb']} | {p['fds_first']} → {p['fds_last']} |"
+            f"{p['rss_mid_mb']} → {p['rss_last_mb']} | {p['rss_growth_kb']} | {p['fds_first']} → {p['fds_last']} |"
         )
     return "\n".join(lines)
 
