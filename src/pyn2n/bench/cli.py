@@ -16,11 +16,21 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "pyn2n.bench.transforms",
         "frames/s and MB/s of every payload transform and compression (n2n-benchmark)",
     ),
+    "supernode": (
+        "pyn2n.bench.supernode",
+        "supernode capacity and relay: pyn2n against C n2n with synthetic edges and -S1 edges",
+    ),
+    "soak": (
+        "pyn2n.bench.soak",
+        "a lab overlay kept busy and disturbed for MINUTES (also: pyn2n bench --soak [MINUTES])",
+    ),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(argv or [])
+    if argv[:1] == ["--soak"]:
+        argv[0] = "soak"
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["run", *argv]
     parser = argparse.ArgumentParser(

@@ -33,6 +33,9 @@ class CtlError(Exception):
         self.reply = reply
 
 
+CTL_RCVBUF = 8 << 20  # the kernel caps it at net.core.rmem_max
+
+
 def request(
     method: str,
     args: str = "",
@@ -48,6 +51,8 @@ def request(
     options = f"{tag}:1:{password}" if password is not None else tag
     line = f"{'w' if write else 'r'} {options} {method} {args}".strip()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        # one datagram per row: a supernode's thousands of edges overflow the default buffer
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CTL_RCVBUF)
         sock.settimeout(timeout)
         sock.sendto(line.encode(), (host, port))
         rows: list[dict[str, Any]] = []

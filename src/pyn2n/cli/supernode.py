@@ -61,6 +61,7 @@ def build_config(args: SupernodeArgs) -> SupernodeConfig:
             spoofing_protection=args.spoofing_protection,
             communities=communities,
             mgmt_password=args.mgmt_password,
+            **args.limits,  # type: ignore[arg-type]
             **kwargs,  # type: ignore[arg-type]
         )
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -31,6 +32,68 @@ class SupernodeArgs:
     service: ServiceArgs = field(default_factory=ServiceArgs)  # -u -g --syslog --log-format
     metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
     http: tuple[str, int] | None = None  # --http [ADDR:]PORT
+    # capacity and flood defence: SupernodeConfig field -> value (only the flags given)
+    limits: dict[str, float] = field(default_factory=dict)
+
+
+# flag -> (SupernodeConfig field, metavar, help); whole numbers >= 1 except the rate
+LIMIT_FLAGS: dict[str, tuple[str, str, str]] = {
+    "--max-edges": (
+        "max_edges",
+        "N",
+        "edges in all communities (default: a quarter of the RAM at 1 KiB per edge, "
+        "4096 to 1000000)",
+    ),
+    "--max-edges-per-community": ("max_edges_per_community", "N", "edges in one community"),
+    "--max-edges-per-ip": ("max_edges_per_ip", "N", "edges from one source IP (default 1024)"),
+    "--new-edges-per-ip-rate": (
+        "new_edges_per_ip_rate",
+        "R",
+        "new registrations a second from one source IP (default 100)",
+    ),
+    "--new-edges-per-ip-burst": (
+        "new_edges_per_ip_burst",
+        "N",
+        "new registrations at once from one source IP (default 1024)",
+    ),
+    "--max-communities-per-ip": (
+        "max_communities_per_ip",
+        "N",
+        "on-the-fly communities one source IP may create (default 64)",
+    ),
+}
+EDGE_BYTES_BUDGET = 1024  # RAM reserved per edge for --max-edges' default (records and indexes)
+
+
+def default_max_edges() -> int:
+    """A quarter of the RAM at EDGE_BYTES_BUDGET per edge, 4096 to 1,000,000."""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return 262_144
+    return max(4096, min(1_000_000, kib * 1024 // 4 // EDGE_BYTES_BUDGET))
+
+
+def _limits(ns: argparse.Namespace) -> dict[str, float]:
+    out: dict[str, float] = {"max_edges": default_max_edges()}
+    for flag, (name, _, _) in LIMIT_FLAGS.items():
+        text = getattr(ns, name)
+        if text is None:
+            continue
+        if name == "new_edges_per_ip_rate":
+            try:
+                rate = float(text)
+            except ValueError:
+                rate = 0.0
+            if not 0 < rate < float("inf"):
+                raise UsageError(
+                    f"{flag} {text!r}: give a positive number of registrations a second"
+                )
+            out[name] = rate
+        else:
+            out[name] = _int(text, flag, 1, 100_000_000, "the bound")
+    return out
 
 
 def build_parser() -> Parser:
@@ -97,6 +160,8 @@ def build_parser() -> Parser:
     a("-v", "--verbose", dest="verbose", action="count", default=0, help="more verbose")
     add_service_flags(p)
     add_observe_flags(a)
+    for flag, (name, metavar, text) in LIMIT_FLAGS.items():
+        a(flag, dest=name, metavar=metavar, help=text)
     add_version(p)
     return p
 
@@ -130,6 +195,7 @@ def parse_supernode_args(argv: Sequence[str], env: dict[str, str] | None = None)
     out.verbosity = 2 + ns.verbose
     out.metrics = parse_listen(ns.metrics, "--metrics")
     out.http = parse_listen(ns.http, "--http")
+    out.limits = _limits(ns)
     return out
 
 

@@ -129,9 +129,15 @@ class SupernodeConfig:
     autoip: AutoIpRange = field(default_factory=_default_autoip)
     mgmt_password: str = DEFAULT_MGMT_PASSWORD
     max_communities: int = 1024
-    max_edges_per_community: int = 4096
+    max_edges_per_community: int = 1_000_000
     max_associations: int = 16384
     max_supernodes: int = 64
+    # capacity and flood defence (core/supernode/limits.py; docs/operating.md)
+    max_edges: int = 1_000_000  # all communities together
+    max_edges_per_ip: int = 1024  # edges registered from one source IP
+    new_edges_per_ip_rate: float = 100.0  # new registrations per second per source IP
+    new_edges_per_ip_burst: int = 1024  # ... and at once
+    max_communities_per_ip: int = 64  # on-the-fly communities one source IP may create
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 0xFFFF:
@@ -170,6 +176,10 @@ class SupernodeConfig:
             "max_edges_per_community",
             "max_associations",
             "max_supernodes",
+            "max_edges",
+            "max_edges_per_ip",
+            "new_edges_per_ip_burst",
+            "max_communities_per_ip",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")

@@ -34,11 +34,17 @@ SUPERNODE_DROPS: dict[str, str] = {
         "normal: REGISTER_SUPER_ACK whose cookie is not the one we sent (a late answer to a retry)"
     ),
     "table_full_communities": "community table full (max_communities)",
-    "table_full_edges": "edge table of the community full (max_edges_per_community)",
+    "table_full_edges": "edge table full (--max-edges, or --max-edges-per-community for its community)",
     "table_full_associations": "association table full (max_associations)",
     "table_full_supernodes": "federation table full (max_supernodes)",
     "auth": "unknown edge or bad credentials (answered with REGISTER_SUPER_NAK)",
     "spoofed_mac": "MAC or TAP IP registered with another token (answered with a NAK)",
+    "source_edges": "new edge from a source IP that holds its share of edges (--max-edges-per-ip)",
+    "source_rate": "new edge from a source IP registering too fast (--new-edges-per-ip-rate, burst)",
+    "source_communities": (
+        "new on-the-fly community from a source IP that made its share (--max-communities-per-ip)"
+    ),
+    "table_full_sources": "source table full of sources that hold edges (its bound is --max-edges)",
 }
 
 EDGE_DROPS: dict[str, str] = {

@@ -284,7 +284,7 @@ def _apply_offload(tap: TapDevice, udp: UdpSocket, old: Offload, new: Offload) -
 
 def _node_flush(node: Node, udp: UdpSocket, on_event: OnEvent | None) -> Callable[[], None]:
     datagrams_to_send = node.datagrams_to_send
-    send_batch = udp.send_batch
+    send_batch = udp.send_runs  # a supernode: runs of relayed datagrams in one send each
     send_failed = node.send_failed
     events = node.events
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import struct
 
@@ -64,6 +65,9 @@ def _grow_buffer(sock: socket.socket, force_opt: int, plain_opt: int, size: int)
         # Unprivileged: the kernel silently caps this at the sysctl maximum.
         sock.setsockopt(socket.SOL_SOCKET, plain_opt, size)
     return sock.getsockopt(socket.SOL_SOCKET, plain_opt)
+
+
+SEND_WAIT = 0.05  # seconds a supernode's flush may wait for room in the send buffer
 
 
 class UdpSocket:
@@ -227,6 +231,46 @@ class UdpSocket:
             return self.send_batch(list(datagrams))
         finally:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, old)
+
+    def send_runs(self, datagrams: list[tuple[bytes, Addr]]) -> int:
+        """As `send_batch`, but a run of datagrams to one address, of one size (its last may be
+        shorter), goes in one UDP_SEGMENT send: a relaying supernode's flush is mostly such runs
+        (one TCP flow's segments), and one send for a run costs about what one datagram did."""
+        n = len(datagrams)
+        if n < 2 or self._gso_refused >= _GSO_GIVE_UP:
+            return self.send_batch(datagrams)
+        sendto = self._sock.sendto
+        failed = i = 0
+        while i < n:
+            data, addr = datagrams[i]
+            size = len(data)
+            j = i + 1
+            while j < n and datagrams[j][1] == addr and len(datagrams[j][0]) == size:
+                j += 1
+            if j < n and datagrams[j][1] == addr and len(datagrams[j][0]) < size:
+                j += 1  # a shorter last segment ends the run
+            if j - i == 1:
+                try:
+                    sendto(data, addr)
+                except BlockingIOError:
+                    failed += not self._send_when_writable(data, addr)
+                except OSError:
+                    failed += 1
+            else:
+                failed += self.send_gso(b"".join([d for d, _ in datagrams[i:j]]), size, addr)
+            i = j
+        return failed
+
+    def _send_when_writable(self, data: bytes, addr: Addr) -> bool:
+        """The send buffer is full (a broadcast to thousands of edges): wait for room up to
+        SEND_WAIT seconds, as n2n's blocking socket would, then send once more."""
+        try:
+            if not select.select((), (self._sock,), (), SEND_WAIT)[1]:
+                return False
+            self._sock.sendto(data, addr)
+        except OSError:
+            return False
+        return True
 
     # ---------------------------------------------------------------- fast path
 

@@ -67,10 +67,20 @@ class Underlay(UdpSocket):
             deliver(data, (addr[0], addr[1]), now)  # drop flowinfo and scope id
 
     def send_batch(self, datagrams: list[tuple[bytes, Addr]]) -> int:
+        plain, failed = self._divert(datagrams)
+        return failed + (super().send_batch(plain) if plain else 0)
+
+    def send_runs(self, datagrams: list[tuple[bytes, Addr]]) -> int:
+        plain, failed = self._divert(datagrams)
+        return failed + (super().send_runs(plain) if plain else 0)
+
+    def _divert(self, datagrams: list[tuple[bytes, Addr]]) -> tuple[list[tuple[bytes, Addr]], int]:
+        """Send the datagrams for TCP links and IPv6 addresses; return the IPv4 ones, and how
+        many of the others the kernel refused."""
         tcp, v6 = self.tcp, self.ipv6
         links = tcp is not None and tcp.busy
         if not links and v6 is None:
-            return super().send_batch(datagrams)
+            return datagrams, 0
         plain: list[tuple[bytes, Addr]] = []
         failed = 0
         for data, addr in datagrams:
@@ -81,7 +91,7 @@ class Underlay(UdpSocket):
                     failed += 1
             else:
                 plain.append((data, addr))
-        return failed + (super().send_batch(plain) if plain else 0)
+        return plain, failed
 
     def send_gso(self, buf: bytes | bytearray, segment: int, addr: Addr) -> int:
         if ":" in addr[0]:

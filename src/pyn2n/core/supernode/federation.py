@@ -111,6 +111,9 @@ class Federation:
             self._members = [m for m in self._members if m not in gone]
         return gone
 
+    def has_members(self) -> bool:
+        return bool(self._members)
+
     def active(self, now: float) -> list[Member]:
         return [m for m in self._members if m.active(now)]
 
@@ -197,7 +200,7 @@ class FederationLink:
     def on_register_super_nak(self, rx: Rx, nak: RegisterSuperNak) -> None:
         sn, comm = self._sn, rx.comm
         assert comm is not None  # scope: a member's answer about an edge community
-        edge = comm.edges.pop(nak.src_mac, None)
+        edge = sn.registry.remove_edge(comm, nak.src_mac)
         if edge is None:
             sn.drop("unknown_destination")
             return

@@ -150,6 +150,8 @@ class Supernode:
         self.header = HeaderGuard(self, self.registry.fed, config.max_supernodes, rng)
         self.relay = Relay(self)
         self.registration = Registration(self)
+        self._plain_packet = self.relay.plain_packet
+        self._known_edge = self.registration.known_edge
         self.fed_link = FederationLink(self)
         self._routes = self._route_table()
         if config.communities is not None:
@@ -188,8 +190,14 @@ class Supernode:
     # -- driver contract ------------------------------------------------------------------------
 
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
-        out, self._out = self._out, []
+        out = self._out[:]
+        self._out.clear()  # the same list stays: the relay's fast lane appends to it
         return out
+
+    @property
+    def outbox(self) -> list[tuple[bytes, Addr]]:
+        """The list outgoing datagrams are appended to (for the relay's fast lane)."""
+        return self._out
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -259,6 +267,8 @@ class Supernode:
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         self._now = now
         data = bytes(data)
+        if self._plain_packet(data, addr, now) or self._known_edge(data, addr, now):
+            return  # an edge's plaintext PACKET or periodic registration: the fast lanes
         if len(data) < COMMON_HEADER_SIZE:
             self.drop("short")
             return

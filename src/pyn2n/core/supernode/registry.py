@@ -5,19 +5,28 @@ REGISTER_SUPER (no `-c` file, or a name matching one of its patterns) and get an
 Edges are stored under their MAC; associations remember which supernode holds a MAC we do not.
 Timers: edges go 60 s after their last REGISTER_SUPER, empty on-the-fly communities with them,
 associations after 180 s, auto-IP reservations (`Offer`) after 60 s. Every table is bounded by the configuration; a full one drops.
+Edges are counted per source IP and in total (`limits`): new edges are admitted there, and every
+edge enters and leaves through `add_edge` / `remove_edge`, which keep the counts and the index of
+TAP addresses. Join and leave notices for the log are limited to NOTICE_RATE a second (the rest
+are counted and summed up at the next purge), so a flood cannot flood the log.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from pyn2n.constants import (
     FEDERATION_ASSOCIATION_TIMEOUT,
+    MSG_TYPE_REGISTER_SUPER_ACK,
     N2N_DEFAULT_TTL,
     N2N_FLAGS_FROM_SUPERNODE,
+    N2N_FLAGS_SOCKET,
+    N2N_PKT_VERSION,
     REGISTRATION_TIMEOUT,
 )
 from pyn2n.core.api import Addr
@@ -25,13 +34,20 @@ from pyn2n.core.community import CommunityList, assign_subnet, community_field
 from pyn2n.core.config import ConfigError, SupernodeConfig
 from pyn2n.core.events import Event, OperatorNotice, PeerAction, PeerEvent
 from pyn2n.core.secure import HeaderCrypto
+from pyn2n.core.supernode.limits import VICTIMS_PER_SCAN, Source, SourceLimits
 from pyn2n.crypto.auth import SharedSecret, dynamic_key, federation_private_key
 from pyn2n.crypto.timestamp import StampTracker
 from pyn2n.wire import Common, ReRegisterSuper, encode
-from pyn2n.wire.types import Auth, IpSubnet, Sock, mac_to_str
+from pyn2n.wire.types import Auth, IpSubnet, Sock, decode_auth, encode_auth, mac_to_str
 
 if TYPE_CHECKING:
     from pyn2n.core.supernode.node import Supernode
+
+NOTICE_RATE = 20.0  # join/leave lines a second in the log, on average
+NOTICE_BURST = 200.0
+_ACK_COMMON = struct.Struct(">BBH20s")
+_DEV_ADDR = struct.Struct(">IB")
+_ACK_FLAGS = N2N_FLAGS_SOCKET | N2N_FLAGS_FROM_SUPERNODE | MSG_TYPE_REGISTER_SUPER_ACK
 
 
 class HeaderMode(Enum):
@@ -63,16 +79,49 @@ class User:
     secret: SharedSecret
 
 
-@dataclass(slots=True)
 class EdgeEntry:
-    mac: bytes
-    addr: Addr
-    dev_addr: IpSubnet
-    desc: bytes
-    auth: Auth
-    last_seen: float
-    preferred: Sock | None
-    last_cookie: int
+    """One registered edge, compact (a supernode holds up to `max_edges` of them): `reg` is the
+    REGISTER_SUPER's dev_addr, dev_desc and auth fields as they came on the wire (§4), decoded
+    only when asked; `addr`'s IP string is its `Source`'s, shared by every edge of that source."""
+
+    __slots__ = ("addr", "last_seen", "mac", "preferred", "reg")
+
+    def __init__(
+        self, mac: bytes, addr: Addr, reg: bytes, last_seen: float, preferred: Sock | None
+    ) -> None:
+        self.mac = mac
+        self.addr = addr
+        self.reg = reg
+        self.last_seen = last_seen
+        self.preferred = preferred
+
+    @property
+    def dev_addr(self) -> IpSubnet:
+        return IpSubnet(*_DEV_ADDR.unpack_from(self.reg))
+
+    @property
+    def net_addr(self) -> int:
+        return int.from_bytes(self.reg[:4], "big")
+
+    @property
+    def desc(self) -> bytes:
+        return self.reg[5:21].rstrip(b"\x00")
+
+    @property
+    def auth(self) -> Auth:
+        return decode_auth(self.reg, 21)[0]
+
+    def __repr__(self) -> str:
+        return f"EdgeEntry({edge_text(self)})"
+
+
+def edge_reg(dev_addr: IpSubnet, desc: bytes, auth: Auth) -> bytes:
+    """`EdgeEntry.reg` from decoded fields (tests and the -M rewrite)."""
+    return (
+        _DEV_ADDR.pack(dev_addr.net_addr, dev_addr.bitlen)
+        + desc.ljust(16, b"\x00")[:16]
+        + encode_auth(auth)
+    )
 
 
 @dataclass(slots=True)
@@ -105,9 +154,16 @@ class Community:
     dynamic_key: bytes | None = None
     stamps: StampTracker = field(default_factory=StampTracker)
     field20: bytes = b""
+    # TAP address -> MAC of the edge registered with it (a new MAC on a known address, §7.2)
+    by_ip: dict[int, bytes] = field(default_factory=dict)
+    creator: Source | None = None  # the source that made it on the fly (it counts there)
+    ack_head: bytes = b""  # the common header of our REGISTER_SUPER_ACKs (plaintext)
 
     def __post_init__(self) -> None:
         self.field20 = community_field(self.name)
+        self.ack_head = _ACK_COMMON.pack(
+            N2N_PKT_VERSION, N2N_DEFAULT_TTL, _ACK_FLAGS, community_field(self.name)
+        )
 
     @property
     def display(self) -> str:
@@ -127,7 +183,7 @@ def edge_text(edge: EdgeEntry) -> str:
     return f"edge {mac_to_str(edge.mac)} {desc!r}{ip} at {edge.addr[0]}:{edge.addr[1]}"
 
 
-def joined(comm: Community, edge: EdgeEntry) -> Event:
+def joined(comm: Community, edge: EdgeEntry, _why: str = "") -> Event:
     return OperatorNotice("edge_joined", f"{edge_text(edge)} joined community {comm.display!r}")
 
 
@@ -147,9 +203,20 @@ class Registry:
         fed.crypto = HeaderCrypto(fed_name)
         self.fed = fed
         self.communities: dict[bytes, Community] = {fed_name: fed}
+        # edge communities by their 20-byte header field (the relay's fast lane)
+        self.by_field: dict[bytes, Community] = {}
         self.community_list: CommunityList | None = None
         self.dynamic_key_time = 0
         self.n_assoc = 0
+        self.limits = SourceLimits(config)
+        self.n_edges = 0
+        self.evicted = 0  # edges that gave way to a newcomer (full table)
+        self.per_community = min(config.max_edges_per_community, config.max_edges)
+        self._victims: list[tuple[Community, bytes]] = []
+        self._next_scan = float("-inf")
+        self._notice_tokens = NOTICE_BURST
+        self._notice_stamp = 0.0
+        self._notices_held = 0
 
     def _check_size(self, cl: CommunityList) -> None:
         if len(cl.fixed) > self.config.max_communities:
@@ -165,7 +232,7 @@ class Registry:
         self.dynamic_key_time = int(self._sn.wall_now()) & 0xFFFFFFFF
         for fc in cl.fixed.values():
             comm = Community(fc.name, purgeable=False, he=HeaderMode.UNKNOWN)
-            comm.stamps = StampTracker(2 * self.config.max_edges_per_community)
+            comm.stamps = StampTracker(2 * self.per_community)
             comm.crypto = HeaderCrypto(fc.name, user_pw=bool(fc.users))
             if fc.users:
                 comm.he = HeaderMode.ENCRYPTED  # users force header encryption (§7.3)
@@ -174,6 +241,7 @@ class Registry:
                     comm.users[pub] = User(user.name, pub, secret)
             comm.subnet = fc.subnet or self._auto_subnet(fc.name)
             self.communities[fc.name] = comm
+            self.by_field[comm.field20] = comm
             self._sn.header.order.append(comm)
         self.compute_dynamic_keys()
 
@@ -212,20 +280,180 @@ class Registry:
             for edge in comm.edges.values():
                 self._sn.send(self._sn.header.seal(comm, plain), edge.addr)
 
-    def new_community(self, name: bytes) -> Community | None:
+    def new_community(
+        self, name: bytes, ip: str | None = None, now: float = 0.0
+    ) -> Community | None:
+        """An on-the-fly community asked for by a REGISTER_SUPER from `ip`; None (dropped and
+        counted) when the table or that source's share of it is full."""
         if len(self.communities) >= self.config.max_communities + 1:  # + federation
             self._sn.drop("table_full_communities")
             return None
+        src = None
+        if ip is not None:
+            src = self.limits.source(ip, now)
+            if src is None or src.communities >= self.config.max_communities_per_ip:
+                self._sn.drop("source_communities")
+                return None
+            src.communities += 1
         comm = Community(name, purgeable=True, he=HeaderMode.PLAIN)
-        comm.stamps = StampTracker(2 * self.config.max_edges_per_community)
+        comm.creator = src
+        comm.stamps = StampTracker(2 * self.per_community)
         comm.subnet = self._auto_subnet(name)
         self.communities[name] = comm
+        self.by_field[comm.field20] = comm
         return comm
 
     def remove_community(self, comm: Community) -> None:
         self.n_assoc -= len(comm.assoc)
+        for mac in list(comm.edges):
+            self.remove_edge(comm, mac)
+        if comm.creator is not None:
+            comm.creator.communities -= 1
+            comm.creator = None
         del self.communities[comm.name]
+        self.by_field.pop(comm.field20, None)
         self._sn.header.forget(comm)
+
+    # -- edges: admission, entry and exit ---------------------------------------------------------
+
+    def admit(self, comm: Community, ip: str, now: float) -> Source | None:
+        """The source of a new edge from `ip` if it may join `comm` (see `limits`); else None,
+        the datagram dropped and counted by the bound that stopped it."""
+        sn, limits = self._sn, self.limits
+        src = limits.source(ip, now)
+        if src is None:
+            sn.drop("table_full_sources")
+            return None
+        if src.edges >= limits.per_ip:
+            sn.drop("source_edges")
+            return None
+        if len(comm.edges) >= self.per_community < self.config.max_edges:
+            sn.drop("table_full_edges")  # its own bound (else the total's, below, may evict)
+            return None
+        if not limits.take(src, now):
+            sn.drop("source_rate")
+            return None
+        if self.n_edges >= self.config.max_edges and not self._evict_for(src, now):
+            sn.drop("table_full_edges")
+            return None
+        return src
+
+    def add_edge(self, comm: Community, edge: EdgeEntry, src: Source) -> None:
+        comm.edges[edge.mac] = edge
+        src.edges += 1
+        self.n_edges += 1
+        net = edge.net_addr
+        if net:
+            comm.by_ip[net] = edge.mac
+
+    def remove_edge(self, comm: Community, mac: bytes) -> EdgeEntry | None:
+        edge = comm.edges.pop(mac, None)
+        if edge is None:
+            return None
+        self.n_edges -= 1
+        src = self.limits.by_ip.get(edge.addr[0])
+        if src is not None:
+            src.edges -= 1
+        net = edge.net_addr
+        if net and comm.by_ip.get(net) == mac:
+            del comm.by_ip[net]
+        return edge
+
+    def move_edge(self, edge: EdgeEntry, addr: Addr, now: float) -> None:
+        """A known edge registered from another socket (NAT rebinding): its source changes."""
+        if addr[0] != edge.addr[0]:
+            old = self.limits.by_ip.get(edge.addr[0])
+            if old is not None:
+                old.edges -= 1
+            src = self.limits.by_ip.get(addr[0]) or self.limits.source(addr[0], now)
+            if src is not None:
+                src.edges += 1
+                addr = (src.ip, addr[1])
+        else:
+            addr = (edge.addr[0], addr[1])
+        edge.addr = addr
+
+    def rename_edge(self, comm: Community, edge: EdgeEntry, mac: bytes) -> None:
+        """The edge proved its TAP address with a new MAC (§7.2): store it under that."""
+        del comm.edges[edge.mac]
+        edge.mac = mac
+        comm.edges[mac] = edge
+        net = edge.net_addr
+        if net:
+            comm.by_ip[net] = mac
+
+    def rewrite(self, comm: Community, edge: EdgeEntry, reg: bytes) -> None:
+        """The edge's dev_addr or desc changed (its auth stays as first stored): keep the index
+        of TAP addresses."""
+        old = edge.net_addr
+        if old and comm.by_ip.get(old) == edge.mac:
+            del comm.by_ip[old]
+        edge.reg = reg[:21] + edge.reg[21:]
+        net = edge.net_addr
+        if net:
+            comm.by_ip[net] = edge.mac
+
+    def _evict_for(self, src: Source, now: float) -> bool:
+        """The table is full: make room for `src`'s newcomer by evicting an edge of the source
+        holding the most edges, if it holds more than `src` (one scan a second at most)."""
+        if not self._victims and now >= self._next_scan:
+            self._next_scan = now + 1.0
+            heavy = self.limits.heaviest()
+            if heavy is not None and heavy.edges > src.edges + 1:
+                self._victims = self._stalest_of(heavy)
+        while self._victims:
+            comm, mac = self._victims.pop()
+            edge = comm.edges.get(mac)
+            if edge is None:
+                continue
+            heavy_src = self.limits.by_ip.get(edge.addr[0])
+            if heavy_src is None or heavy_src.edges <= src.edges + 1:
+                self._victims.clear()
+                return False
+            self.remove_edge(comm, mac)
+            self.evicted += 1
+            self.tell(now, left, comm, edge, "evicted for a newcomer (its source holds the most)")
+            return True
+        return False
+
+    def _stalest_of(self, src: Source) -> list[tuple[Community, bytes]]:
+        """Up to VICTIMS_PER_SCAN edges of `src`, the least recently registered last."""
+        ip = src.ip
+        found = [
+            (edge.last_seen, comm, mac)
+            for comm in self.communities.values()
+            for mac, edge in comm.edges.items()
+            if edge.addr[0] == ip
+        ]
+        found.sort(key=_first, reverse=True)
+        return [(comm, mac) for _, comm, mac in found[-VICTIMS_PER_SCAN:]]
+
+    def tell(
+        self,
+        now: float,
+        make: Callable[[Community, EdgeEntry, str], Event],
+        comm: Community,
+        edge: EdgeEntry,
+        why: str,
+    ) -> None:
+        """A join or leave line for the log, within NOTICE_RATE a second (else counted)."""
+        tokens = min(NOTICE_BURST, self._notice_tokens + (now - self._notice_stamp) * NOTICE_RATE)
+        self._notice_stamp = now
+        if tokens < 1.0:
+            self._notice_tokens = tokens
+            self._notices_held += 1
+            return
+        self._notice_tokens = tokens - 1.0
+        self._sn.emit(make(comm, edge, why))
+
+    def _held_notices(self) -> None:
+        if self._notices_held:
+            text = (
+                f"{self._notices_held} more edges joined or left (the log tells at most "
+                f"{NOTICE_RATE:.0f} a second; `pyn2n ctl edges` lists them)"
+            )
+            self._sn.emit(OperatorNotice("edges_churn", text))
+            self._notices_held = 0
 
     def allowed_on_the_fly(self, name: bytes) -> bool:
         cl = self.community_list
@@ -259,11 +487,12 @@ class Registry:
         for comm in list(self.communities.values()):
             if comm.is_federation:
                 continue
-            for mac, edge in list(comm.edges.items()):
-                if edge.last_seen < edge_deadline:
-                    del comm.edges[mac]
-                    self._sn.emit(peer_event(PeerAction.PURGE, mac, edge.addr))
-                    self._sn.emit(left(comm, edge, "no REGISTER_SUPER for 60 s (purged)"))
+            stale = [mac for mac, edge in comm.edges.items() if edge.last_seen < edge_deadline]
+            for mac in stale:
+                edge = self.remove_edge(comm, mac)
+                assert edge is not None
+                self._sn.emit(peer_event(PeerAction.PURGE, mac, edge.addr))
+                self.tell(now, left, comm, edge, "no REGISTER_SUPER for 60 s (purged)")
             for key, offer in list(comm.offers.items()):
                 if offer.until <= now:
                     del comm.offers[key]
@@ -273,3 +502,9 @@ class Registry:
                     self.n_assoc -= 1
             if comm.purgeable and not comm.edges:
                 self.remove_community(comm)
+        self.limits.forget_idle()
+        self._held_notices()
+
+
+def _first(item: tuple[float, Community, bytes]) -> float:
+    return item[0]

@@ -18,9 +18,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pyn2n.constants import N2N_DEFAULT_TTL, N2N_FLAGS_FROM_SUPERNODE, N2N_FLAGS_SOCKET
-from pyn2n.core.supernode.registry import Community
+from pyn2n.constants import (
+    N2N_DEFAULT_TTL,
+    N2N_FLAGS_FROM_SUPERNODE,
+    N2N_FLAGS_SOCKET,
+    N2N_PKT_VERSION,
+)
+from pyn2n.core.api import Addr
+from pyn2n.core.supernode.registry import Community, HeaderMode
 from pyn2n.wire import (
+    MSG_TYPE_PACKET,
+    PACKET_HEADER_SIZE,
     Common,
     PeerInfo,
     QueryPeer,
@@ -29,14 +37,23 @@ from pyn2n.wire import (
     encode_packet,
 )
 from pyn2n.wire.membership import SKIP_CAPABLE, SKIP_MARK, split_skip
-from pyn2n.wire.types import NULL_MAC, Sock, is_multi_broadcast
+from pyn2n.wire.types import NULL_MAC, Sock, encode_sock, is_multi_broadcast
 
 if TYPE_CHECKING:
     from pyn2n.core.supernode.node import Rx, Supernode
 
 FWD_FLAGS = N2N_FLAGS_SOCKET | N2N_FLAGS_FROM_SUPERNODE
+_PLAIN = HeaderMode.PLAIN
 # decode_packet_header's result: (src, dst, sock, compression, transform, payload offset)
 PacketHead = tuple[bytes, bytes, Sock | None, int, int, int]
+
+
+# the common header of a relayed PACKET by its received ttl: ttl - 1, SOCKET | FROM_SUPERNODE
+_FWD_HEAD = [
+    bytes((N2N_PKT_VERSION, max(0, ttl - 1), 0, FWD_FLAGS | MSG_TYPE_PACKET)) for ttl in range(256)
+]
+_PLAIN_EDGE_PACKET = bytes((0, MSG_TYPE_PACKET))  # flags bytes of an edge's own PACKET
+SOCK_CACHE = 65536  # encoded senders' socks kept (then forgotten at once)
 
 
 class Relay:
@@ -45,6 +62,47 @@ class Relay:
     def __init__(self, sn: Supernode) -> None:
         self._sn = sn
         self._stats = sn.stats
+        self._socks: dict[Addr, bytes] = {}
+        self._by_field = sn.registry.by_field
+        self._out = sn.outbox
+
+    def plain_packet(self, data: bytes, addr: Addr, now: float) -> bool:
+        """The relay's fast lane (§7.5): an edge's plaintext PACKET (no SOCKET flag, no options,
+        ttl left, an exact community field) of a plaintext community is forwarded here with the
+        sender's socket added, without the generic dispatch; it keeps that dispatch's rules
+        (scope, ttl, statistics; plaintext has no time stamp). False: anything else, which
+        takes the generic way."""
+        if (
+            data[2:4] != _PLAIN_EDGE_PACKET
+            or data[0] != N2N_PKT_VERSION
+            or not data[1]
+            or len(data) < PACKET_HEADER_SIZE
+        ):
+            return False
+        comm = self._by_field.get(data[4:24])
+        if comm is None or comm.he is not _PLAIN:
+            return False
+        self._stats.last_fwd = now
+        sock = self._socks.get(addr)
+        if sock is None:
+            sock = self._sock(addr)
+        out = b"".join((_FWD_HEAD[data[1]], data[4:36], sock, data[36:]))
+        dst = data[30:36]
+        edge = comm.edges.get(dst)
+        if edge is not None:  # `forward`'s first case, inline
+            self._out.append((out, edge.addr))
+            self._stats.fwd += 1
+        elif dst[0] & 1 and is_multi_broadcast(dst):
+            self.broadcast(comm, data[24:30], False, out, now)
+        else:
+            self.forward(comm, dst, False, out, now)
+        return True
+
+    def _sock(self, addr: Addr) -> bytes:
+        if len(self._socks) >= SOCK_CACHE:
+            self._socks.clear()
+        sock = self._socks[addr] = encode_sock(Sock(addr[0], addr[1]))
+        return sock
 
     # -- PACKET / REGISTER (§7.4, §7.5) ------------------------------------------------------
 
