@@ -159,13 +159,19 @@ def zmq_req(connect: str, size: str, count: str, seconds: str = "0") -> None:
     _result({"rtt_us": [round(r, 1) for r in rtts]})
 
 
-def mcast_recv(group: str, port: str, ifaddr: str, seconds: str) -> None:
+def _group_socket(group: str, port: str, ifaddr: str) -> socket.socket:
+    """A socket that joined `group` on the interface with `ifaddr` and gets its datagrams."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.bind((group, int(port)))
     mreq = socket.inet_aton(group) + socket.inet_aton(ifaddr)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    return sock
+
+
+def mcast_recv(group: str, port: str, ifaddr: str, seconds: str) -> None:
+    sock = _group_socket(group, port, ifaddr)
     _ready()
     seen: set[int] = set()
     duplicates = 0
@@ -228,12 +234,7 @@ LAT = struct.Struct("!QQ")  # sequence number, monotonic_ns at sending
 
 
 def mcast_lat_recv(group: str, port: str, ifaddr: str, seconds: str) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    sock.bind((group, int(port)))
-    mreq = socket.inet_aton(group) + socket.inet_aton(ifaddr)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    sock = _group_socket(group, port, ifaddr)
     _ready()
     seen: set[int] = set()
     duplicates = 0

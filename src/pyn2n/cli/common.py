@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from pyn2n.core.config import ConfigError, decode_text
+
 _OPTION_LINE = re.compile(r"(-{1,2}[^\s=]*)(?:\s*=\s*|\s+)?(.*)$")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # -v: pyn2n's decisions (peer paths and why, registrations); between INFO and DEBUG
@@ -94,17 +96,10 @@ def _read_text(path: str) -> str:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read config file {path!r}: {exc.strerror}") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UsageError(
-            f"{path}: the file is UTF-16 (it starts with a byte-order mark); save it as UTF-8"
-        )
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        lineno = data[: exc.start].count(b"\n") + 1
-        raise UsageError(
-            f"{path}:{lineno}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
-        ) from None
+        return decode_text(data, path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def read_config_lines(path: str) -> tuple[list[str], list[ConfigLine]]:
