@@ -198,12 +198,18 @@ def mcast_recv(group: str, port: str, ifaddr: str, seconds: str) -> None:
     _result({"received": len(seen), "duplicates": duplicates, "first": first, "last": last})
 
 
-def mcast_send(group: str, port: str, ifaddr: str, size: str, rate: str, seconds: str) -> None:
+def _group_sender(ifaddr: str) -> socket.socket:
+    """A socket that sends multicast out of the interface with `ifaddr` (TTL 1, no loop)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
     sock.bind((ifaddr, 0))
+    return sock
+
+
+def mcast_send(group: str, port: str, ifaddr: str, size: str, rate: str, seconds: str) -> None:
+    sock = _group_sender(ifaddr)
     dest = (group, int(port))
     payload = bytearray(max(int(size), SEQ.size))
     pps, duration = float(rate), float(seconds)
@@ -261,11 +267,7 @@ def mcast_lat_recv(group: str, port: str, ifaddr: str, seconds: str) -> None:
 
 
 def mcast_lat_send(group: str, port: str, ifaddr: str, size: str, rate: str, seconds: str) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-    sock.bind((ifaddr, 0))
+    sock = _group_sender(ifaddr)
     dest = (group, int(port))
     payload = bytearray(max(int(size), LAT.size))
     gap, duration = 1.0 / float(rate), float(seconds)

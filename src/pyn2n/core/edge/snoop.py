@@ -106,15 +106,7 @@ class LocalGroups:
                 _v4_link_local(frame[off + 4 : off + 8]),
             )
         elif kind == 0x22:  # v3 report
-            (count,) = struct.unpack_from(">H", frame, off + 6)
-            pos = off + 8
-            for _ in range(min(count, 256)):
-                rtype, aux, nsrc = struct.unpack_from(">BBH", frame, pos)
-                group = frame[pos + 4 : pos + 8]
-                if len(group) < 4:
-                    return
-                self._record(rtype, nsrc, group_mac4(group), _v4_link_local(group), reporter, now)
-                pos += 8 + 4 * nsrc + 4 * aux
+            self._records(frame, off, 4, reporter, now)
 
     def _mld(self, frame: bytes, off: int, reporter: bytes, now: float) -> None:
         kind = frame[off]
@@ -127,15 +119,24 @@ class LocalGroups:
             if len(group) == 16:
                 self._leave(group_mac6(group), reporter, _v6_link_local(group))
         elif kind == 143:  # MLDv2 report
-            (count,) = struct.unpack_from(">H", frame, off + 6)
-            pos = off + 8
-            for _ in range(min(count, 256)):
-                rtype, aux, nsrc = struct.unpack_from(">BBH", frame, pos)
-                group = frame[pos + 4 : pos + 20]
-                if len(group) < 16:
-                    return
-                self._record(rtype, nsrc, group_mac6(group), _v6_link_local(group), reporter, now)
-                pos += 20 + 16 * nsrc + 4 * aux
+            self._records(frame, off, 16, reporter, now)
+
+    def _records(self, frame: bytes, off: int, width: int, reporter: bytes, now: float) -> None:
+        """The group records of an IGMPv3 (`width` 4) or MLDv2 (16) report: a type, an aux
+        length in words, a source count, the group, its sources (the same layout for both)."""
+        (count,) = struct.unpack_from(">H", frame, off + 6)
+        pos = off + 8
+        for _ in range(min(count, 256)):
+            rtype, aux, nsrc = struct.unpack_from(">BBH", frame, pos)
+            group = frame[pos + 4 : pos + 4 + width]
+            if len(group) < width:
+                return
+            if width == 4:
+                mac, local = group_mac4(group), _v4_link_local(group)
+            else:
+                mac, local = group_mac6(group), _v6_link_local(group)
+            self._record(rtype, nsrc, mac, local, reporter, now)
+            pos += 4 + width + width * nsrc + 4 * aux
 
     def _record(
         self, rtype: int, nsrc: int, mac: bytes, local: bool, reporter: bytes, now: float
