@@ -345,23 +345,15 @@ class NodeCollector(Collector):
         for path, n in by_path.items():
             peers.add_metric([path], n)
         yield peers
-        packets = _counter(
-            "pyn2n_edge_packets", "data packets by direction and path", ["direction", "path"]
+        yield _by_direction_and_path(
+            "pyn2n_edge_packets", "data packets by direction and path", snap["packets"]
         )
-        for direction, paths in snap["packets"].items():
-            for path, n in paths.items():
-                packets.add_metric([direction, path], n)
-        yield packets
-        payload = _counter(
+        yield _by_direction_and_path(
             "pyn2n_edge_bytes",
             "frame bytes by direction and path (received on a standard path: the payload as it"
             " arrived, before decompression and deciphering)",
-            ["direction", "path"],
+            snap["bytes"],
         )
-        for direction, paths in snap["bytes"].items():
-            for path, n in paths.items():
-                payload.add_metric([direction, path], n)
-        yield payload
         bcast = _counter(
             "pyn2n_edge_broadcast_packets",
             "broadcast and multicast packets through the supernode (part of path=relayed)",
@@ -372,6 +364,16 @@ class NodeCollector(Collector):
         yield bcast
         if self.observer.tap is not None:
             yield from _tap(tap_counters(self.observer.tap))
+
+
+def _by_direction_and_path(
+    name: str, doc: str, table: dict[str, dict[str, int]]
+) -> CounterMetricFamily:
+    family = _counter(name, doc, ["direction", "path"])
+    for direction, paths in table.items():
+        for path, n in paths.items():
+            family.add_metric([direction, path], n)
+    return family
 
 
 def _tap(counts: dict[str, int]) -> Iterator[Metric]:
