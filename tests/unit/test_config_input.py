@@ -67,3 +67,17 @@ def test_empty_key_is_refused() -> None:
 def test_open_verbosity_flag() -> None:
     assert not parse_edge_args(BASE, env={}).mgmt_open_verbosity
     assert parse_edge_args([*BASE, "--management-open-verbosity"], env={}).mgmt_open_verbosity
+
+
+def test_sn_probe_flag_and_config_file(tmp_path: Path) -> None:
+    assert parse_edge_args(BASE, env={}).sn_probe == 2.5
+    assert parse_edge_args([*BASE, "--sn-probe", "10"], env={}).sn_probe == 10
+    assert parse_edge_args([*BASE, "--sn-probe=0"], env={}).sn_probe == 0
+    conf = tmp_path / "edge.conf"
+    conf.write_text("-c mynet\n-l 198.18.0.2:7654\n--sn-probe=7.5\n")
+    assert parse_edge_args([str(conf)], env={}).sn_probe == 7.5
+    with pytest.raises(UsageError, match=r"--sn-probe 'soon': give a number of seconds"):
+        parse_edge_args([*BASE, "--sn-probe", "soon"], env={})
+    code, err = run(["edge", *BASE, "--sn-probe", "0.1"])
+    assert code == 2 and "--sn-probe 0.1: give 0 (no probe) or 0.5 to 3600 seconds" in err
+    assert "Traceback" not in err

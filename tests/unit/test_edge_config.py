@@ -87,6 +87,8 @@ def test_long_hostname_is_cut_like_n2n() -> None:
         ({"mtu": 100}, "-M"),
         ({"register_interval": 0}, "-i"),
         ({"selection": "fastest"}, "--select-rtt"),
+        ({"sn_probe": 0.1}, "--sn-probe 0.1: give 0"),
+        ({"sn_probe": -1}, "--sn-probe -1: give 0"),
     ],
 )
 def test_mistakes_name_the_fix(kw: dict, words: str) -> None:

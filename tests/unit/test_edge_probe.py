@@ -100,3 +100,39 @@ def test_no_probe_with_a_single_supernode() -> None:
     log = step(edge, clock, clock() + 60, {SN1})
     assert edge.reg.probe_pings == 0 and edge.reg.next_probe == float("inf")
     assert len([m for t, m, a in log if isinstance(m, RegisterSuper)]) == 3  # every 20 s
+
+
+def test_the_idle_time_is_configurable() -> None:
+    idle = 10.0  # --sn-probe 10
+    edge, clock = registered_edge(supernodes=[SN1, SN2], sn_probe=idle)
+    run_until(edge, clock, clock() + 40)
+    before = edge.reg.probe_pings
+    step(edge, clock, clock() + 120, {SN1, SN2})
+    # at most one PING per 10 s without another answer; the ACK every 20 s (and the sweep's
+    # PONGs every 30 s) restart the wait, so about one per 20 s (the default makes ~40 here)
+    probes = edge.reg.probe_pings - before
+    assert 120 / (2 * idle) - 1 <= probes <= 120 / idle
+    # and a silent supernode is left within the longer idle time plus the tries
+    current = edge.sns.current.addr
+    standby = SN2 if current == SN1 else SN1
+    t0 = clock()
+    log = step(edge, clock, t0 + 20, {standby})
+    first_standby = min(t for t, m, a in log if isinstance(m, RegisterSuper) and a == standby)
+    assert first_standby - t0 <= idle + PROBE_TRIES * PROBE_SPACING + 1e-6
+    assert edge.sns.current.addr == standby
+
+
+def test_zero_turns_the_probe_off() -> None:
+    edge, clock = registered_edge(supernodes=[SN1, SN2], sn_probe=0)
+    run_until(edge, clock, clock() + 40)
+    assert edge.reg.next_probe == float("inf")
+    current = edge.sns.current.addr
+    standby = SN2 if current == SN1 else SN1
+    t0 = clock()
+    log = step(edge, clock, t0 + 60, {standby})
+    assert edge.reg.probe_pings == 0
+    # without the probe a silent supernode is left by the registration's tries, as in n2n
+    regs = [(t, a) for t, m, a in log if isinstance(m, RegisterSuper)]
+    first_standby = min(t for t, a in regs if a == standby)
+    assert first_standby - t0 > DETECT
+    assert edge.sns.current.addr == standby

@@ -117,6 +117,7 @@ def build_config(args: EdgeArgs, supernodes: list[Addr]) -> EdgeConfig:
             register_ttl=args.register_ttl,
             dhcp=args.ip_mode == "dhcp",
             local_discovery=args.local_discovery,
+            sn_probe=args.sn_probe,
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None

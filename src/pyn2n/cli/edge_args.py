@@ -17,6 +17,7 @@ from pyn2n import constants as C
 from pyn2n.cli.common import Parser, UsageError, add_version
 from pyn2n.cli.observe import add_observe_flags, parse_listen
 from pyn2n.cli.service import ServiceArgs, add_service_flags, service_args
+from pyn2n.core.edge_config import SN_PROBE_IDLE
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 TRANSFORMS = {1: "null", 2: "Twofish", 3: "AES", 4: "ChaCha20", 5: "Speck"}
@@ -66,6 +67,7 @@ class EdgeArgs:
     metrics: tuple[str, int] | None = None  # --metrics [ADDR:]PORT
     http: tuple[str, int] | None = None  # --http [ADDR:]PORT
     mgmt_open_verbosity: bool = False  # n2n's text +verb/-verb without the management password
+    sn_probe: float = SN_PROBE_IDLE  # pyn2n: --sn-probe, seconds of supernode silence before a PING
 
 
 def build_parser() -> Parser:
@@ -236,6 +238,13 @@ def build_parser() -> Parser:
         "--no-local-discovery",
         action="store_true",
         help="no REGISTERs to n2n's LAN multicast group 224.0.0.68:1968 (peers on our LAN)",
+    )
+    a(
+        "--sn-probe",
+        dest="sn_probe",
+        metavar="SECONDS",
+        help="pyn2n: with a standby supernode, PING the current one after this long without an "
+        "answer and leave it after 3 unanswered PINGs 0.5 s apart (default 2.5; 0: no probe)",
     )
     add_version(p)
     # n2n options pyn2n does not offer: recognised, so the error can say so plainly
@@ -477,3 +486,16 @@ def _parse_parity(ns: argparse.Namespace, out: EdgeArgs) -> None:
     if out.ip_mode == "dhcp" and not out.allow_routing:
         raise UsageError("-a dhcp:0.0.0.0 needs -r (DHCP answers come from another edge's host)")
     out.local_discovery = not (ns.no_local_discovery or ns.preferred or out.no_p2p)
+    if ns.sn_probe is not None:
+        out.sn_probe = _seconds(ns.sn_probe, "--sn-probe")
+
+
+def _seconds(text: str, flag: str) -> float:
+    """A duration in seconds, 0 or more (the range is EdgeConfig's to check)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise UsageError(f"{flag} {text!r}: give a number of seconds, e.g. {flag} 10 (0: off)")
+    return value

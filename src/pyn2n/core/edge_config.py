@@ -8,7 +8,9 @@ federation_pubkey, `-i` register_interval, `-r` allow_routing, `--drop-multicast
 drop_multicast (`-E` is accepted and changes nothing: pyn2n carries multicast by default),
 `-S1` no_p2p, `--select-rtt`/`--select-mac` selection, `--management-password` mgmt_password,
 `-R` rules, `-L` register_ttl, `-e` preferred_sock, `-a dhcp:0.0.0.0` dhcp, LAN multicast
-discovery local_discovery (the CLI turns it on unless `--no-local-discovery`, `-e` or `-S1`).
+discovery local_discovery (the CLI turns it on unless `--no-local-discovery`, `-e` or `-S1`),
+`--sn-probe` sn_probe (pyn2n: seconds of silence from the supernode before the liveness probe
+PINGs it; 0: no probe).
 `fastpath` (pyn2n): negotiate the fast path with other pyn2n edges (core/fastpath/); the CLI
 turns it on unless `--no-fastpath`, and then feeds TAP frames with virtio headers.
 Mistakes raise `ConfigError` naming the problem and the fix.
@@ -49,6 +51,10 @@ MAX_MTU = N2N_PKT_BUF_SIZE - 38 - 16 - 15 - 14
 MIN_MTU = 576
 _KEY_ALPHABET = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-")
 _KEY_CHARS = 43  # 32 bytes in n2n's 6-bit encoding (§7.3)
+# the supernode liveness probe (core/edge/registration.py): default seconds of silence before a
+# PING, and the range `--sn-probe` accepts besides 0 (off)
+SN_PROBE_IDLE = 2.5
+SN_PROBE_RANGE = (0.5, 3600.0)
 
 
 @dataclass
@@ -83,6 +89,7 @@ class EdgeConfig:
     preferred_sock: Addr | None = None  # -e: our LAN socket, sent in REGISTER_SUPER
     dhcp: bool = False  # -a dhcp:0.0.0.0: the TAP gets its address from a DHCP server
     local_discovery: bool = False  # REGISTERs to n2n's LAN group 224.0.0.68:1968 (CLI: on)
+    sn_probe: float = SN_PROBE_IDLE  # --sn-probe: silence before the liveness PING (0: none)
 
     def __post_init__(self) -> None:
         self._check_community()
@@ -244,6 +251,12 @@ class EdgeConfig:
         if not self.register_interval >= 1:
             raise ConfigError(
                 f"register interval {self.register_interval} too short: use -i 1 or more"
+            )
+        lo, hi = SN_PROBE_RANGE
+        if self.sn_probe != 0 and not lo <= self.sn_probe <= hi:
+            raise ConfigError(
+                f"--sn-probe {self.sn_probe:g}: give 0 (no probe) or {lo:g} to {hi:g} seconds "
+                f"(default {SN_PROBE_IDLE:g})"
             )
         if self.selection not in STRATEGIES:
             raise ConfigError(

@@ -7,10 +7,11 @@ A NAK for an address that came from auto-IP sends the edge back to ask for anoth
 from every supernode for 10 s and NAKs are warnings naming the cause and the fix.
 
 Silent supernode loss (a dead host answers nothing, not even ICMP): with a standby to move to,
-the edge PINGs its supernode after PROBE_IDLE seconds without an answer from it, and gives it up
-when PROBE_TRIES PINGs PROBE_SPACING apart all go unanswered — at most 4 s after the loss
-instead of the next registration plus three tries (up to 26 s). The cost at idle, when nothing
-else came from the supernode: one PING and its PONG per PROBE_IDLE (docs/edge.md)."""
+the edge PINGs its supernode after `--sn-probe` seconds (PROBE_IDLE, 2.5, by default; 0: no
+probe) without an answer from it, and gives it up when PROBE_TRIES PINGs PROBE_SPACING apart all
+go unanswered — at most 4 s after the loss by default instead of the next registration plus
+three tries (up to 26 s). The cost at idle, when nothing else came from the supernode: one PING
+and its PONG per idle time (docs/edge.md)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pyn2n.constants import (
 )
 from pyn2n.core.edge.discovery import after_give_up
 from pyn2n.core.edge.state import EdgeState, Phase, RxContext, SnWait, fmt, peer_addr
+from pyn2n.core.edge_config import SN_PROBE_IDLE
 from pyn2n.core.events import IpAssigned, Registered, RegistrationRefused, SupernodeChanged
 from pyn2n.core.selection import NULL_MAC, KnownSupernode
 from pyn2n.wire.eth import gratuitous_arp
@@ -44,7 +46,7 @@ from pyn2n.wire.types import IpSubnet, Sock, mac_to_str
 
 SILENCE_WARN = 10.0  # seconds without any answer from a supernode before the warning
 # the liveness probe of the current supernode (only with another supernode to move to)
-PROBE_IDLE = 2.5  # seconds without an answer from it before a PING
+PROBE_IDLE = SN_PROBE_IDLE  # seconds without an answer from it before a PING (--sn-probe)
 PROBE_SPACING = 0.5  # between the PINGs of one probe
 PROBE_TRIES = 3  # unanswered PINGs that give the supernode up
 
@@ -70,7 +72,9 @@ class Registration:
         self.heard_at = now  # last answer (ACK, NAK, PONG) from any supernode
         self.sn_heard = now  # last answer from the current supernode (the probe's base)
         self.probes = 0  # PINGs of the running probe, unanswered so far
-        self.next_probe = now + PROBE_IDLE
+        # --sn-probe: the idle time before a PING (0 turns the probe off: never)
+        self.probe_idle = st.config.sn_probe or math.inf
+        self.next_probe = now + self.probe_idle
         self.probe_pings = 0  # PINGs the probe sent, for the management counters
         # gratuitous ARPs after the first registration go out like TAP frames (the data path)
         self.send_frame: Callable[[bytes, int, float], None] = lambda frame, group, now: None
@@ -104,10 +108,10 @@ class Registration:
         another supernode to move to)."""
         self.sn_heard = now
         self.probes = 0
-        self.next_probe = now + PROBE_IDLE if len(self.st.sns) > 1 else math.inf
+        self.next_probe = now + self.probe_idle if len(self.st.sns) > 1 else math.inf
 
     def probe_timer(self, now: float) -> None:
-        """Between registrations: PING a supernode that said nothing for PROBE_IDLE, give it
+        """Between registrations: PING a supernode that said nothing for `probe_idle`, give it
         up after PROBE_TRIES unanswered PINGs (the next REGISTER_SUPER goes to the best other)."""
         if now < self.next_probe:
             return
@@ -121,7 +125,7 @@ class Registration:
             self.sup_attempts = 0  # register_timer gives it up and registers elsewhere
             self.next_register = now
             self.register_timer(now)
-            self.next_probe = now + PROBE_IDLE
+            self.next_probe = now + self.probe_idle
             return
         self.probes += 1
         self.probe_pings += 1
