@@ -96,7 +96,8 @@ class OffloadPolicy:
         dtop = top - sess.fb_top
         if dtop <= 0:
             return
-        frags_sent, pkts = sess.frags_sent, sess.pkts_sent
+        pkts = sess.tx_pn - sess.pn_mark
+        frags_sent = pkts + sess.extra_frags
         dcount = count - sess.fb_count
         frags = frags_sent / max(1, pkts)
         lost = max(0.0, 1.0 - dcount / dtop)
@@ -107,7 +108,7 @@ class OffloadPolicy:
             if not (early and sess.hold_until is None):
                 return  # the sample goes on
         sess.fb_top, sess.fb_count = top, count
-        sess.frags_sent = sess.pkts_sent = 0
+        sess.pn_mark, sess.extra_frags = sess.tx_pn, 0
         sess.loss = loss
         if sess.hold_until is None:
             if loss > LOSS_FALLBACK:

@@ -60,8 +60,6 @@ class Sender(OffloadPolicy):
             pn = sess.tx_pn
             sess.tx_pn = pn + 1
             sess.last_tx = now
-            sess.pkts_sent += 1
-            sess.frags_sent += 1
             dgram = DGRAM.pack(FAST_MAGIC, KIND_DATA, sess.tx_conn, pn, 0, 1) + data
             self._send_datagram(dgram, sess.addr)
         else:
@@ -88,8 +86,6 @@ class Sender(OffloadPolicy):
             # the usual small frame without an AEAD: one datagram, its header in one pack
             # (the bytes of `prefix + b"\x00\x01" + sealed` below)
             sess.last_tx = now
-            sess.pkts_sent += 1
-            sess.frags_sent += 1
             self._send_datagram(
                 DGRAM.pack(FAST_MAGIC, kind, sess.tx_conn, pn, 0, 1) + plain, sess.addr
             )
@@ -99,8 +95,7 @@ class Sender(OffloadPolicy):
         sealed = plain if aead is None else aead.encrypt(NONCE_PAD + prefix[6:], plain, prefix)
         count = -(-len(sealed) // self._frag)
         sess.last_tx = now
-        sess.pkts_sent += 1
-        sess.frags_sent += count
+        sess.extra_frags += count - 1
         if count == 1:
             self._send_datagram(b"".join((prefix, b"\x00\x01", sealed)), sess.addr)
             return

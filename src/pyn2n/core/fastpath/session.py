@@ -52,11 +52,11 @@ class Session:
     __slots__ = (
         "addr",
         "attempts",
+        "extra_frags",
         "fb_count",
         "fb_rx",
         "fb_sent",
         "fb_top",
-        "frags_sent",
         "hold",
         "hold_until",
         "last_rx",
@@ -68,7 +68,7 @@ class Session:
         "partial",
         "peer",
         "peer_ext",
-        "pkts_sent",
+        "pn_mark",
         "reply",
         "role",
         "rx_aead",
@@ -107,8 +107,10 @@ class Session:
         self.fb_rx = 0  # the highest packet number received when we last sent feedback
         self.fb_top = -1  # the last loss feedback we used (as the sender)
         self.fb_count = 0
-        self.frags_sent = 0
-        self.pkts_sent = 0
+        # the loss sample's packets sent are tx_pn - pn_mark (nothing to count per single
+        # frame), its datagrams those plus extra_frags (the 2nd..nth datagram of each packet)
+        self.pn_mark = 0
+        self.extra_frags = 0
         self.loss = 0.0  # the last datagram loss estimate
         self.hold = 0.0  # single frames at least until then (`policy._feedback`)
         self.hold_until: float | None = None  # single frames until then (inf: a clean sample)
