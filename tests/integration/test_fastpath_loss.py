@@ -73,7 +73,7 @@ def test_five_percent_loss_fast_path_keeps_up_with_the_standard_path(
             ov.stop_all()
     print(f"\n5 % loss, MB/s: fast path {rates['fast'] / 1e6:.1f}, "
           f"standard {rates['standard'] / 1e6:.1f}")  # fmt: skip
-    # the collapse this guards against moved 0.05x; single runs on two busy cores have ranged
-    # 0.48x to 1.9x, so the bound leaves room for noise (the ratio itself lives in the bench's
-    # loss experiment)
-    assert rates["fast"] >= 0.25 * rates["standard"], rates
+    # the collapse this guards against moved 0.05x; single runs on two busy cores ranged 0.8x
+    # to 1.07x (the fast transfer includes the fall-back at its start), so half the standard
+    # path leaves room for noise (the ratio itself lives in the bench's loss experiment)
+    assert rates["fast"] >= 0.5 * rates["standard"], rates
