@@ -551,3 +551,54 @@ def test_loop_without_tap_serves_datagrams_timers_and_stops() -> None:
     assert got["failed"] == 1  # the refused send reached the node
     # The deadline was 0.2 s after the datagram that armed it arrived.
     assert 0.15 <= got["timer_after"] < 2.0
+
+
+PRIORITY_CHILD = """
+import json, socket, subprocess, sys, time
+from pyn2n.io import netconf
+from pyn2n.io.tap import TapDevice
+from pyn2n.wire.vnet import VNET_HDR_LEN
+
+vnet = sys.argv[1] == "vnet"
+tap = TapDevice.open("edge0", vnet_hdr=vnet, interactive=512)
+out = {"priority": tap.priority is not None, "off": tap.priority_off}
+netconf.configure_tap("edge0", bytes.fromhex("02a0b0c0d001"), "198.19.1.1/24", mtu=1400)
+# a neighbour that never answers: the kernel sends straight to the TAP, no ARP first
+subprocess.run(["ip", "neigh", "add", "198.19.1.2", "lladdr", "02:a0:b0:c0:d0:02", "dev",
+                "edge0"], check=True)
+time.sleep(0.3)  # the kernel's own frames (router solicitations, IGMP) first
+tap.read_batch(64)
+if tap.priority is not None:
+    tap.priority.read_batch(64)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sizes = [20, 300, 1200, 40, 900, 440]
+for size in sizes:
+    sock.sendto(bytes(size), ("198.19.1.2", 9))
+time.sleep(0.3)
+hdr = VNET_HDR_LEN if vnet else 0
+def udp_payloads(frames):  # IPv4/UDP to port 9 only: Ethernet 14 + IP 20 + UDP 8
+    return [len(f) - hdr - 42 for f in frames if f[hdr + 12:hdr + 14] == b"\\x08\\x00"
+            and f[hdr + 23] == 17]
+out["bulk"] = udp_payloads(tap.read_batch(64))
+out["interactive"] = udp_payloads(tap.priority.read_batch(64)) if tap.priority else []
+tap.close()
+try:
+    netconf.get_link("edge0")
+    out["after_close"] = "present"
+except LookupError:
+    out["after_close"] = "gone"
+print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "vnet"])
+def test_tap_interactive_queue_gets_the_short_frames(mode: str) -> None:
+    """A TAP opened with `interactive=512` has a second queue; the kernel's steering program
+    puts frames of at most 512 bytes there and the others on the first, in order."""
+    with netns() as (ns,):
+        out = run_in_ns(ns, PRIORITY_CHILD, mode)
+    assert out["priority"], out["off"]
+    # frames: payload + 42 bytes of headers; 512 bytes or less is a payload of 470 or less
+    assert out["interactive"] == [20, 300, 40, 440], out
+    assert out["bulk"] == [1200, 900], out
+    assert out["after_close"] == "gone"

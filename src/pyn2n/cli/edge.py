@@ -416,13 +416,18 @@ def dhcp_watch(node: Edge, device: str) -> Callable[[], None]:
 
 
 def open_tap(device: str, vnet_hdr: bool) -> TapDevice:
+    from pyn2n.io.steering import INTERACTIVE_BYTES
     from pyn2n.io.tap import TapDevice
 
     try:
-        # the fast path reads and writes frames with virtio headers (TSO super-frames)
-        return TapDevice.open(device, vnet_hdr=vnet_hdr)
+        # the fast path reads and writes frames with virtio headers (TSO super-frames); short
+        # frames get a queue of their own, ahead of a bulk flow's
+        tap = TapDevice.open(device, vnet_hdr=vnet_hdr, interactive=INTERACTIVE_BYTES)
     except OSError as exc:
         raise UsageError(tap_error(device, exc)) from None
+    if tap.priority is None:
+        log.info("interactive queue off: %s", tap.priority_off)
+    return tap
 
 
 def open_kernel_path(

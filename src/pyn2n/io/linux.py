@@ -18,9 +18,20 @@ IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
 IFF_MULTI_QUEUE = 0x0100
+TUNSETSTEERINGEBPF = 0x800454E0  # argument is a pointer to an int: a BPF program's fd
 IFNAMSIZ = 16  # including the terminating NUL, so names have at most 15 characters
 # struct ifreq is 40 bytes on 64-bit Linux: ifr_name[16] then a union whose first field we use.
 IFREQ_FORMAT = "16sH22x"
+
+# <linux/bpf.h>: the bpf(2) syscall (x86_64 and aarch64 numbers), BPF_PROG_LOAD of a socket
+# filter, and the instruction opcodes io/steering.py uses.
+SYS_BPF = {"x86_64": 321, "aarch64": 280}
+BPF_PROG_LOAD = 5
+BPF_PROG_TYPE_SOCKET_FILTER = 1
+BPF_LDX_MEM_W = 0x61  # dst = *(u32 *)(src + off)
+BPF_JGT_K = 0x25  # if dst > imm: skip off instructions
+BPF_MOV64_K = 0xB7  # dst = imm
+BPF_EXIT = 0x95  # return r0
 
 # TUNSETOFFLOAD flags; the kernel refuses TSO without CSUM.
 TUN_F_CSUM = 0x01

@@ -246,6 +246,9 @@ class EdgeLoop(EventLoop):
         self.flush = _edge_flush(node, udp, tap, on_event)
         self._register(udp.fileno(), _udp_reader(node, udp, batch, clock, self.flush))
         self._register(tap.fileno(), _tap_reader(node, tap, batch, clock, self.flush))
+        if tap.priority is not None:  # short frames, served between two turns of the first
+            reader = _tap_reader(node, tap.priority, batch, clock, self.flush)
+            self._register(tap.priority.fileno(), reader)
 
 
 class FastEdgeLoop(EventLoop):
@@ -268,6 +271,9 @@ class FastEdgeLoop(EventLoop):
         self.flush = _fast_flush(node, udp, tap, on_event)
         self._register(udp.fileno(), _gro_udp_reader(node, udp, batch, clock, self.flush))
         self._register(tap.fileno(), _vnet_tap_reader(node, tap, batch, clock, self.flush))
+        if tap.priority is not None:
+            reader = _vnet_tap_reader(node, tap.priority, batch, clock, self.flush)
+            self._register(tap.priority.fileno(), reader)
 
 
 def _apply_offload(tap: TapDevice, udp: UdpSocket, old: Offload, new: Offload) -> None:

@@ -36,6 +36,7 @@ from pyn2n.io.linux import (
     UDP_MAX_SEGMENTS,
     UDP_SEGMENT,
 )
+from pyn2n.io.steering import TURN_BYTES
 
 Addr = tuple[str, int]
 
@@ -287,11 +288,15 @@ class UdpSocket:
         return True
 
     def recv_gro_batch(self, max_n: int = 64) -> list[tuple[bytes, int, Addr]]:
-        """Up to `max_n` (data, segment size or 0 if not merged, sender) reads."""
+        """Up to `max_n` (data, segment size or 0 if not merged, sender) reads, fewer after
+        TURN_BYTES (io/steering.py)."""
         recvmsg = self._sock.recvmsg
         out: list[tuple[bytes, int, Addr]] = []
         append = out.append
+        total = 0
         for _ in range(max_n):
+            if total >= TURN_BYTES:
+                break
             try:
                 data, anc, _flags, addr = recvmsg(GRO_READ, 64)
             except BlockingIOError:
@@ -306,6 +311,7 @@ class UdpSocket:
                 if level == SOL_UDP and kind == UDP_GRO and len(value) >= 4:
                     seg = _INT.unpack_from(value)[0]
             append((data, seg, addr))
+            total += len(data)
         return out
 
     def send_gso(self, buf: bytes | bytearray, segment: int, addr: Addr) -> int:
