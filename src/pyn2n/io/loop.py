@@ -243,12 +243,14 @@ class EdgeLoop(EventLoop):
         batch: int = BATCH,
     ) -> None:
         self._open(node, clock)
-        self.flush = _edge_flush(node, udp, tap, on_event)
-        self._register(udp.fileno(), _udp_reader(node, udp, batch, clock, self.flush))
-        self._register(tap.fileno(), _tap_reader(node, tap, batch, clock, self.flush))
-        if tap.priority is not None:  # short frames, served between two turns of the first
-            reader = _tap_reader(node, tap.priority, batch, clock, self.flush)
-            self._register(tap.priority.fileno(), reader)
+        self.flush = flush = _edge_flush(node, udp, tap, on_event)
+        # short frames (tap.priority): served after every batch turn of the others, too
+        urgent = None
+        if tap.priority is not None:
+            urgent = _tap_reader(node, tap.priority, batch, clock, flush)
+            self._register(tap.priority.fileno(), urgent)
+        self._register(udp.fileno(), _udp_reader(node, udp, batch, clock, flush, urgent))
+        self._register(tap.fileno(), _tap_reader(node, tap, batch, clock, flush, urgent))
 
 
 class FastEdgeLoop(EventLoop):
@@ -268,12 +270,13 @@ class FastEdgeLoop(EventLoop):
             raise ValueError("the fast path needs a TAP opened with vnet_hdr=True")
         self._open(node, clock)
         keep_heap()
-        self.flush = _fast_flush(node, udp, tap, on_event)
-        self._register(udp.fileno(), _gro_udp_reader(node, udp, batch, clock, self.flush))
-        self._register(tap.fileno(), _vnet_tap_reader(node, tap, batch, clock, self.flush))
+        self.flush = flush = _fast_flush(node, udp, tap, on_event)
+        urgent = None
         if tap.priority is not None:
-            reader = _vnet_tap_reader(node, tap.priority, batch, clock, self.flush)
-            self._register(tap.priority.fileno(), reader)
+            urgent = _vnet_tap_reader(node, tap.priority, batch, clock, flush)
+            self._register(tap.priority.fileno(), urgent)
+        self._register(udp.fileno(), _gro_udp_reader(node, udp, batch, clock, flush, urgent))
+        self._register(tap.fileno(), _vnet_tap_reader(node, tap, batch, clock, flush, urgent))
 
 
 def _apply_offload(tap: TapDevice, udp: UdpSocket, old: Offload, new: Offload) -> None:
@@ -388,7 +391,12 @@ def _fast_flush(
 
 
 def _udp_reader(
-    node: Node, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
+    node: Node,
+    udp: UdpSocket,
+    batch: int,
+    clock: Clock,
+    flush: Callable[[], None],
+    urgent: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
     recv_batch = udp.recv_batch
     recv_one = udp.recv_one
@@ -406,22 +414,30 @@ def _udp_reader(
             for data, addr in got:
                 receive_datagram(data, addr, now)
             busy = len(got) > 1
+            flush()
+            if urgent is not None:
+                urgent()  # short TAP frames do not wait for the next poll
         else:
             one = recv_one()
             if one is not None:
                 receive_datagram(one[0], one[1], now)
             busy = now - last < BUSY
-        flush()
+            flush()
         last = clock()
 
     return on_udp
 
 
 def _gro_udp_reader(
-    node: FastEdgeNode, udp: UdpSocket, batch: int, clock: Clock, flush: Callable[[], None]
+    node: FastEdgeNode,
+    udp: UdpSocket,
+    batch: int,
+    clock: Clock,
+    flush: Callable[[], None],
+    urgent: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
     """While UDP_GRO is on, merged reads; otherwise the plain reader (one home for its rule)."""
-    plain = _udp_reader(node, udp, batch, clock, flush)
+    plain = _udp_reader(node, udp, batch, clock, flush, urgent)
     recv_gro_batch = udp.recv_gro_batch
     receive_datagram = node.receive_datagram
     receive_gro = node.receive_gro
@@ -437,6 +453,8 @@ def _gro_udp_reader(
             else:
                 receive_datagram(data, addr, now)
         flush()
+        if urgent is not None:
+            urgent()
 
     return on_udp_fast
 
@@ -449,8 +467,10 @@ def _frame_reader(
     batch: int,
     clock: Clock,
     flush: Callable[[], None],
+    urgent: Callable[[], None] | None,
 ) -> Callable[[], None]:
-    """A TAP reader: one frame per wake unless the device is busy (see `BUSY`), as `_udp_reader`."""
+    """A TAP reader: one frame per wake unless the device is busy (see `BUSY`), as `_udp_reader`;
+    `urgent` (the short frames' queue) runs after each batch."""
     busy = False
     last = float("-inf")
 
@@ -461,19 +481,27 @@ def _frame_reader(
             frames = read_batch(batch)
             many(frames, now)
             busy = len(frames) > 1
+            flush()
+            if urgent is not None:
+                urgent()
         else:
             frame = read_one()
             if frame is not None:
                 one(frame, now)
             busy = now - last < BUSY
-        flush()
+            flush()
         last = clock()
 
     return on_tap
 
 
 def _tap_reader(
-    node: EdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
+    node: EdgeNode,
+    tap: TapDevice,
+    batch: int,
+    clock: Clock,
+    flush: Callable[[], None],
+    urgent: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
     receive_frame = node.receive_frame
 
@@ -482,12 +510,17 @@ def _tap_reader(
             receive_frame(frame, now)
 
     return _frame_reader(
-        tap.read, tap.read_batch, receive_frame, receive_frames, batch, clock, flush
+        tap.read, tap.read_batch, receive_frame, receive_frames, batch, clock, flush, urgent
     )
 
 
 def _vnet_tap_reader(
-    node: FastEdgeNode, tap: TapDevice, batch: int, clock: Clock, flush: Callable[[], None]
+    node: FastEdgeNode,
+    tap: TapDevice,
+    batch: int,
+    clock: Clock,
+    flush: Callable[[], None],
+    urgent: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
     return _frame_reader(
         tap.read,
@@ -497,4 +530,5 @@ def _vnet_tap_reader(
         batch,
         clock,
         flush,
+        urgent,
     )
